@@ -1,0 +1,1 @@
+"""Application services: the plugin system and bundled bridges and bots."""

@@ -1,0 +1,1 @@
+"""Client-server API handlers, one module per spec section."""

@@ -1,0 +1,94 @@
+"""Versions, capabilities and .well-known discovery."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from homeserver.api.http import json_response, services
+from homeserver.api.routing import CLIENT_V3, Auth, Route
+from homeserver.core.errors import NotFound
+from homeserver.core.room_versions import KNOWN_ROOM_VERSIONS, SUPPORTED_ROOM_VERSIONS
+
+#: Spec versions whose client-server API we implement enough of for clients
+#: to rely on. Grows as features land.
+SUPPORTED_SPEC_VERSIONS = [
+    "r0.5.0",
+    "r0.6.0",
+    "r0.6.1",
+    "v1.1",
+    "v1.2",
+    "v1.3",
+    "v1.4",
+    "v1.5",
+    "v1.6",
+]
+
+
+async def get_versions(request: web.Request) -> web.Response:
+    """GET /_matrix/client/versions
+
+    https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientversions
+    """
+    return json_response({"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": {}})
+
+
+async def get_capabilities(request: web.Request) -> web.Response:
+    """GET /_matrix/client/v3/capabilities
+
+    https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientv3capabilities
+    """
+    config = services(request).config
+    available = {
+        rv: ("stable" if v.stable else "unstable")
+        for rv, v in KNOWN_ROOM_VERSIONS.items()
+        if rv in SUPPORTED_ROOM_VERSIONS
+    }
+    return json_response(
+        {
+            "capabilities": {
+                "m.room_versions": {
+                    "default": config.rooms.default_room_version,
+                    "available": available,
+                },
+                "m.change_password": {"enabled": config.auth.password_login},
+                "m.set_displayname": {"enabled": True},
+                "m.set_avatar_url": {"enabled": True},
+                "m.3pid_changes": {"enabled": False},
+                "m.get_login_token": {"enabled": False},
+            }
+        }
+    )
+
+
+async def get_well_known_client(request: web.Request) -> web.Response:
+    """GET /.well-known/matrix/client
+
+    https://spec.matrix.org/v1.19/client-server-api/#getwell-knownmatrixclient
+    """
+    config = services(request).config
+    base = config.well_known.client_base_url or config.public_baseurl
+    if not base:
+        raise NotFound("No .well-known configured")
+    return json_response(
+        {"m.homeserver": {"base_url": base}},
+        headers={"Access-Control-Allow-Origin": "*"},
+    )
+
+
+async def get_well_known_server(request: web.Request) -> web.Response:
+    """GET /.well-known/matrix/server
+
+    https://spec.matrix.org/v1.19/server-server-api/#getwell-knownmatrixserver
+    """
+    server = services(request).config.well_known.server
+    if not server:
+        raise NotFound("No .well-known configured")
+    return json_response({"m.server": server})
+
+
+routes = [
+    Route("GET", "/_matrix/client/versions", get_versions, Auth.NONE),
+    Route("GET", CLIENT_V3 + "/capabilities", get_capabilities, Auth.USER_OR_GUEST),
+    Route("GET", "/.well-known/matrix/client", get_well_known_client, Auth.NONE),
+    Route("GET", "/.well-known/matrix/server", get_well_known_server, Auth.NONE, resource="federation"),
+]

@@ -1,0 +1,205 @@
+"""The configuration models, one per section.
+
+Every field has a ``description``: docs/config.md is generated from these
+models (``homeserver config-docs``) and a test keeps it in sync.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ListenerConfig(Section):
+    bind_address: str = Field("127.0.0.1", description="Address to listen on ('0.0.0.0' or '::' for all).")
+    port: int = Field(8008, ge=0, le=65535, description="TCP port (0 picks a free port).")
+    tls: bool = Field(False, description="Serve HTTPS on this listener.")
+    tls_certificate_path: str | None = Field(
+        None, description="PEM certificate chain, required when tls is true."
+    )
+    tls_private_key_path: str | None = Field(None, description="PEM private key, required when tls is true.")
+    resources: list[Literal["client", "federation", "keys", "media", "admin", "metrics"]] = Field(
+        default_factory=lambda: ["client", "federation", "keys", "media", "admin"],
+        description="Which APIs this listener serves.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> ListenerConfig:
+        if self.tls and not (self.tls_certificate_path and self.tls_private_key_path):
+            raise ValueError("tls: true needs tls_certificate_path and tls_private_key_path")
+        return self
+
+
+class DatabaseConfig(Section):
+    url: str = Field(
+        "sqlite:///data/homeserver.db",
+        description=(
+            "Where the data lives: 'sqlite:///relative/path.db', 'sqlite:////absolute/path.db' "
+            "or a PostgreSQL DSN 'postgresql://user:password@host:5432/dbname'. SQLite runs as "
+            "a single process; use PostgreSQL for workers."
+        ),
+    )
+    readers: int = Field(4, ge=1, le=64, description="SQLite reader connections.")
+    pool_min: int = Field(2, ge=1, description="PostgreSQL pool: minimum connections.")
+    pool_max: int = Field(10, ge=1, description="PostgreSQL pool: maximum connections.")
+
+
+class RateLimit(Section):
+    per_second: float = Field(description="Tokens added per second.", gt=0)
+    burst: int = Field(description="Bucket size: how many requests may come at once.", ge=1)
+
+
+class RateLimitsConfig(Section):
+    enabled: bool = Field(True, description="Rate-limit clients (admins and appservices are exempt).")
+    login: RateLimit = Field(
+        default_factory=lambda: RateLimit(per_second=0.17, burst=5),
+        description="Login attempts, per IP address and per account.",
+    )
+    registration: RateLimit = Field(
+        default_factory=lambda: RateLimit(per_second=0.17, burst=5),
+        description="Registrations, per IP address.",
+    )
+    message: RateLimit = Field(
+        default_factory=lambda: RateLimit(per_second=10, burst=50),
+        description="Events sent, per user.",
+    )
+
+
+class RegistrationConfig(Section):
+    enabled: bool = Field(False, description="Allow anyone to register through /register.")
+    require_token: bool = Field(
+        False,
+        description="When registration is enabled, require an m.login.registration_token.",
+    )
+    allow_guests: bool = Field(False, description="Allow guest accounts (kind=guest).")
+    shared_secret: str | None = Field(
+        None,
+        description=(
+            "Secret for /_synapse/admin/v1/register (shared-secret registration used by admin "
+            "tools and Complement). Unset disables that endpoint."
+        ),
+    )
+    username_min_length: int = Field(1, ge=1, description="Shortest allowed localpart.")
+    password_min_length: int = Field(8, ge=0, description="Shortest allowed password.")
+
+
+class AuthConfig(Section):
+    access_token_lifetime_ms: int | None = Field(
+        None,
+        ge=1000,
+        description=(
+            "When set, clients that ask for refresh tokens get access tokens expiring after "
+            "this many ms. Unset: access tokens never expire."
+        ),
+    )
+    refresh_token_lifetime_ms: int | None = Field(
+        None, ge=1000, description="Lifetime of refresh tokens; unset: no expiry."
+    )
+    login_token_lifetime_ms: int = Field(
+        120_000, ge=1000, description="Lifetime of m.login.token tokens."
+    )
+    uia_session_lifetime_ms: int = Field(
+        600_000, ge=1000, description="How long a user-interactive auth session stays valid."
+    )
+    password_login: bool = Field(True, description="Offer m.login.password.")
+
+
+class WellKnownConfig(Section):
+    client_base_url: str | None = Field(
+        None,
+        description=(
+            "Base URL clients should use, served at /.well-known/matrix/client. Unset: derived "
+            "from public_baseurl."
+        ),
+    )
+    server: str | None = Field(
+        None,
+        description=(
+            "Delegated federation server (host:port) served at /.well-known/matrix/server. "
+            "Unset: the endpoint answers 404."
+        ),
+    )
+
+
+class LimitsConfig(Section):
+    max_request_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest JSON request body accepted (413 M_TOO_LARGE above)."
+    )
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="Largest media upload.")
+    sync_timeout_cap_ms: int = Field(
+        60_000, ge=0, description="Longest long-poll a /sync may hold (larger timeouts are capped)."
+    )
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    access_log: bool = Field(True, description="Log one line per HTTP request.")
+    format: Literal["text", "json"] = Field("text", description="Log line format.")
+
+
+class RoomsConfig(Section):
+    default_room_version: str = Field(
+        "10",
+        description=(
+            "Room version of new rooms when the client does not ask for one. 10 is what clients "
+            "and most servers in the field expect today; 11 and 12 are available."
+        ),
+    )
+
+
+class Config(Section):
+    server_name: str = Field("localhost", description="The domain in user ids (@user:server_name). Cannot change later.")
+    public_baseurl: str | None = Field(
+        None, description="The URL clients reach this server at, e.g. https://matrix.example.org/."
+    )
+    data_dir: str = Field("data", description="Directory for the signing key, media and the SQLite database.")
+    signing_key_path: str | None = Field(
+        None,
+        description="Ed25519 signing key file (Synapse's format). Default: <data_dir>/signing.key.",
+    )
+    listeners: list[ListenerConfig] = Field(
+        default_factory=lambda: [ListenerConfig()],  # type: ignore[call-arg]
+        description="HTTP(S) listeners.",
+    )
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Database.")  # type: ignore[arg-type]
+    registration: RegistrationConfig = Field(
+        default_factory=RegistrationConfig,  # type: ignore[arg-type]
+        description="Account registration.",
+    )
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Login and tokens.")  # type: ignore[arg-type]
+    rate_limits: RateLimitsConfig = Field(
+        default_factory=RateLimitsConfig,  # type: ignore[arg-type]
+        description="Rate limits.",
+    )
+    well_known: WellKnownConfig = Field(
+        default_factory=WellKnownConfig,  # type: ignore[arg-type]
+        description="/.well-known answers.",
+    )
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Size and time limits.")  # type: ignore[arg-type]
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")  # type: ignore[arg-type]
+    rooms: RoomsConfig = Field(default_factory=RoomsConfig, description="Rooms.")  # type: ignore[arg-type]
+    admins: list[str] = Field(
+        default_factory=list, description="User ids that are server admins in addition to those flagged in the database."
+    )
+
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, v: str) -> str:
+        from homeserver.core.ids import parse_server_name
+
+        parse_server_name(v)
+        return v
+
+    @field_validator("rooms")
+    @classmethod
+    def _room_version(cls, v: RoomsConfig) -> RoomsConfig:
+        from homeserver.core.room_versions import SUPPORTED_ROOM_VERSIONS
+
+        if v.default_room_version not in SUPPORTED_ROOM_VERSIONS:
+            raise ValueError(f"unsupported room version {v.default_room_version!r}")
+        return v
