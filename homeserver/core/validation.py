@@ -127,7 +127,7 @@ def check_pdu_format(event_dict: Mapping[str, Any], room_version: RoomVersion) -
     if not _is_int(event_dict.get("origin_server_ts")):
         raise InvalidEvent("'origin_server_ts' must be an integer")
     depth = event_dict.get("depth")
-    if not _is_int(depth) or not 0 <= depth <= MAX_DEPTH:
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= MAX_DEPTH:
         raise InvalidEvent(f"'depth' must be an integer in [0, {MAX_DEPTH}]")
 
     hashes = event_dict.get("hashes")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from homeserver.core.auth.power import CREATE_KEY, PowerLevels, room_creators
+from homeserver.core.auth.power import CREATE_KEY, PowerLevels
 from homeserver.core.auth.third_party import (
     ThirdPartySignatureVerifier,
     public_keys_of,
@@ -121,8 +121,8 @@ def _first_creator(create: PDU) -> str | None:
     # v11+ "the sender of the m.room.create"; before, content.creator.
     if create.room_version.implicit_room_creator:
         return create.sender
-    creators = room_creators(create)
-    return next(iter(creators)) if creators else None
+    creator = create.content.get("creator")
+    return creator if isinstance(creator, str) else None
 
 
 def _is_restricted(join_rule: str, room_version: RoomVersion) -> bool:
@@ -143,9 +143,7 @@ def _check_join_authoriser(
     if membership_in(state, authoriser) != "join":
         raise AuthRuleViolation(f"authorising user {authoriser} is not joined", "restricted_join")
     if power_levels.user_level(authoriser) < power_levels.invite:
-        raise AuthRuleViolation(
-            f"authorising user {authoriser} cannot invite", "restricted_join"
-        )
+        raise AuthRuleViolation(f"authorising user {authoriser} cannot invite", "restricted_join")
 
 
 def _check_invite(
@@ -201,9 +199,9 @@ def _check_leave(
 ) -> None:
     current = membership_in(state, target)
     if event.sender == target:
-        may_leave = ("invite", "join", "knock") if event.room_version.knock_join_rule else (
-            "invite",
-            "join",
+        # v7+: a knock can be withdrawn.
+        may_leave = {"invite", "join"} | (
+            {"knock"} if event.room_version.knock_join_rule else set()
         )
         if current in may_leave:
             return

@@ -1,7 +1,7 @@
 """Step 1: auth chains and the auth difference.
 
-The auth difference is ``∪ Cᵢ − ∩ Cᵢ`` where ``Cᵢ`` is the full auth chain of
-state set ``Sᵢ``: its events together with all their auth ancestors. (Counting
+The auth difference is ``union(C_i) - intersection(C_i)`` where ``C_i`` is the full auth chain of
+state set ``S_i``: its events together with all their auth ancestors. (Counting
 the state set's own events keeps an event that every state set holds out of
 the difference even when only some sets' other events cite it.)
 """
@@ -68,8 +68,8 @@ def auth_difference(
         return union.difference(set(auth_chains[0]).intersection(*auth_chains[1:]))
 
     # Everything reachable from the unconflicted events is in every chain, so
-    # walk it once and stop each per-set walk there: with C = common ∪ Wᵢ and
-    # Wᵢ ∩ common = ∅, the difference is ∪Wᵢ − ∩Wᵢ.
+    # walk it once and stop each per-set walk W_i there. As C_i is common plus
+    # W_i, and no W_i meets common, the difference is union(W) - intersection(W).
     shared_ids = set(unconflicted.values())
     common = _walk(shared_ids, event_map, stop=frozenset())
     common |= shared_ids

@@ -40,7 +40,8 @@ def split_state(
                 break
         else:
             unconflicted[key] = event_id
-    # Every key absent from the first set is conflicted by definition.
+    # The other sets add their values to the conflicted keys; a key the first
+    # set lacks is conflicted by definition.
     for other in rest:
         for key, event_id in other.items():
             ids = conflicted.get(key)
@@ -48,12 +49,6 @@ def split_state(
                 ids.add(event_id)
             elif key not in unconflicted:
                 conflicted[key] = {event_id}
-    # Conflicted keys of the first set may have values only in later sets.
-    for key, ids in conflicted.items():
-        for other in rest:
-            event_id = other.get(key)
-            if event_id is not None:
-                ids.add(event_id)
     return unconflicted, conflicted
 
 

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Set
-from typing import Any
 
+from homeserver.core.auth.power import Level, PowerLevels
 from homeserver.core.events import PDU
 
 POWER_LEVELS = "m.room.power_levels"
 CREATE = "m.room.create"
 JOIN_RULES = "m.room.join_rules"
 MEMBER = "m.room.member"
-
-#: v12 creators' "infinite" power level, as an int so sort keys stay ints.
-CREATOR_POWER_LEVEL = 1 << 64
 
 
 def is_power_event(event: PDU) -> bool:
@@ -55,66 +52,32 @@ def room_create_event(event: PDU, event_map: Mapping[str, PDU]) -> PDU | None:
     return None
 
 
-def sender_power_level(event: PDU, event_map: Mapping[str, PDU]) -> int:
+def sender_power_level(
+    event: PDU,
+    event_map: Mapping[str, PDU],
+    views: dict[str | None, PowerLevels] | None = None,
+) -> Level:
     """The power level of the event's sender according to its auth events.
 
     Args:
         event: the event.
         event_map: the events, by id (the event's auth events are looked up).
+        views: a memo of parsed power levels by power levels event id
+            (None: no power levels auth event), shared across calls.
 
     Returns:
-        The level; ``CREATOR_POWER_LEVEL`` for a v12 creator. Without a power
-        levels auth event the creator has 100 and everyone else 0.
+        The level; ``CREATOR_LEVEL`` for a v12 creator. Without a power levels
+        auth event the creator has 100 and everyone else 0.
     """
-    power_levels: PDU | None = None
-    create: PDU | None = None
-    for auth_id in event.auth_event_ids:
-        auth_event = event_map.get(auth_id)
-        if auth_event is None or auth_event.state_key != "":
-            continue
-        if auth_event.type == POWER_LEVELS:
-            if power_levels is None:
-                power_levels = auth_event
-        elif auth_event.type == CREATE and create is None:
-            create = auth_event
-    room_version = event.room_version
-    if room_version.privileged_creators:
-        if create is None:
-            create = room_create_event(event, event_map)
-        if create is not None and _is_creator(event.sender, create):
-            return CREATOR_POWER_LEVEL
-    if power_levels is None:
-        if create is None:
-            return 0
-        creator = create.sender if room_version.implicit_room_creator else create.content.get("creator")
-        return 100 if creator == event.sender else 0
-    content = power_levels.content
-    users = content.get("users")
-    level = users.get(event.sender) if isinstance(users, dict) else None
-    if level is None:
-        level = content.get("users_default", 0)
-    return as_int(level)
-
-
-def as_int(value: Any) -> int:
-    """A power level value as an int (old room versions allow numeric strings)."""
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return 0
-    return 0
-
-
-def _is_creator(user_id: str, create: PDU) -> bool:
-    if create.sender == user_id:
-        return True
-    additional = create.content.get("additional_creators")
-    return isinstance(additional, list) and user_id in additional
+    key = power_levels_auth_id(event, event_map)
+    power_levels = event_map[key] if key is not None else None
+    view = views.get(key) if views is not None else None
+    if view is None:
+        create = room_create_event(event, event_map)
+        view = PowerLevels(event.room_version, create, power_levels)
+        if views is not None:
+            views[key] = view
+    return view.user_level(event.sender)
 
 
 def reverse_topological_power_sort(
@@ -153,17 +116,14 @@ def reverse_topological_power_sort(
 
     children: dict[str, list[str]] = {event_id: [] for event_id in parents}
     waiting: dict[str, int] = {}
-    ready: list[tuple[int, int, str]] = []
-    levels: dict[tuple[str | None, str], int] = {}
-    keys: dict[str, tuple[int, int, str]] = {}
+    ready: list[tuple[Level, int, str]] = []
+    # One parsed power levels view per power levels event: most events of a
+    # large conflict cite the same few.
+    views: dict[str | None, PowerLevels] = {}
+    keys: dict[str, tuple[Level, int, str]] = {}
     for event_id, event_parents in parents.items():
         event = event_map[event_id]
-        # Memoise by (power levels auth event, sender): most events of a
-        # large conflict share both.
-        memo_key = (_power_levels_auth_id(event, event_map), event.sender)
-        level = levels.get(memo_key)
-        if level is None:
-            level = levels[memo_key] = sender_power_level(event, event_map)
+        level = sender_power_level(event, event_map, views)
         keys[event_id] = (-level, event.origin_server_ts, event_id)
         for parent in event_parents:
             children[parent].append(event_id)
@@ -187,9 +147,12 @@ def reverse_topological_power_sort(
     return ordered
 
 
-def _power_levels_auth_id(event: PDU, event_map: Mapping[str, PDU]) -> str | None:
+def power_levels_auth_id(event: PDU, event_map: Mapping[str, PDU]) -> str | None:
+    """The id of the power levels event among ``event``'s auth events, if any."""
     for auth_id in event.auth_event_ids:
         auth_event = event_map.get(auth_id)
-        if auth_event is not None and auth_event.type == POWER_LEVELS and auth_event.state_key == "":
+        if auth_event is None or auth_event.state_key != "":
+            continue
+        if auth_event.type == POWER_LEVELS:
             return auth_id
     return None

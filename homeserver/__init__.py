@@ -1,0 +1,1 @@
+"""A Matrix homeserver."""
