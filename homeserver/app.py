@@ -69,8 +69,7 @@ async def open_services(config: Config, clock: Clock | None = None) -> Services:
     db = await open_database(
         config.database.url,
         readers=config.database.readers,
-        pool_min=config.database.pool_min,
-        pool_max=config.database.pool_max,
+        max_connections=config.database.pool_max,
     )
     try:
         applied = await migrate(db)

@@ -11,6 +11,9 @@ first argument so that several stores can share one atomic write.
   connection inside a transaction. Commits on normal exit, rolls back on an
   exception.
 
+Open a database with ``homeserver.storage.db.open.open_database(url)`` and
+bring its schema up to date with ``homeserver.storage.db.migrate.migrate(db)``.
+
 Rows come back as ``Row`` objects: mapping access by column name
 (``row["user_id"]``) and tuple access by index (``row[0]``). Booleans are
 returned as ``bool`` on both backends (SQLite 0/1 is converted where the
@@ -19,7 +22,7 @@ column is declared BOOLEAN; code should still use ``bool(row["x"])``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,6 +31,11 @@ from typing import Any, Protocol
 class Row(Protocol):
     def __getitem__(self, key: int | str, /) -> Any: ...
     def keys(self) -> Any: ...
+    def __iter__(self) -> Iterator[Any]:
+        """The values, in column order (``tuple(row)``)."""
+        ...
+
+    def __len__(self) -> int: ...
 
 
 class Connection(Protocol):

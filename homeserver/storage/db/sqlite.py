@@ -1,9 +1,15 @@
 """The SQLite driver: one writer connection, a few reader connections, WAL.
 
 Every sqlite3 call is blocking, so each connection is owned by its own
-single-thread executor and the event loop only awaits the result. One thread
-per connection also keeps every call on a connection in order: a ``ROLLBACK``
-queued after a cancelled statement still runs after it.
+thread and the event loop only awaits the result. One thread per connection
+also keeps every call on a connection in order: a ``ROLLBACK`` queued after a
+cancelled statement still runs after it. The thread is a bare queue consumer
+rather than a ``ThreadPoolExecutor``: a round trip costs about half as much
+(≈ 18 µs against ≈ 35 µs), and a small write transaction is two of them.
+Measured on an idle 2-CPU machine: a one-row write transaction ≈ 95 µs, a
+three-row one ≈ 155 µs, a one-row read ≈ 40 µs; the same write in plain
+sqlite3 on one thread ≈ 20 µs. Under CPU contention thread hand-offs cost
+two to three times as much.
 
 - ``write()`` holds an ``asyncio.Lock`` (there is exactly one writer) and runs
   ``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``. The ``BEGIN`` travels with the
@@ -23,12 +29,14 @@ queued after a cancelled statement still runs after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,15 +63,59 @@ def rewrite_placeholders(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda m: f"?{m.group(1)}" if m.group(1) else m.group(0), sql)
 
 
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class _ConnectionThread:
+    """A thread that runs calls one at a time, in order, and reports back to the loop."""
+
+    __slots__ = ("_loop", "_queue", "_thread")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: queue.SimpleQueue[
+            tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]] | None
+        ] = queue.SimpleQueue()
+        # Daemon: an unclosed database must not hang interpreter exit; SQLite
+        # is crash-safe, so losing an open transaction there is fine.
+        self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _serve(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args = item
+            try:
+                outcome = (True, fn(*args))
+            except BaseException as exc:
+                outcome = (False, exc)
+            # A closed loop raises RuntimeError: nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(_settle, future, *outcome)
+
+    async def stop(self) -> None:
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+
 class SqliteConnection:
     """One sqlite3 connection and the thread that owns it."""
 
-    __slots__ = ("_begin_pending", "_executor", "_in_txn", "_loop", "_raw", "_touched")
+    __slots__ = ("_begin_pending", "_in_txn", "_raw", "_thread", "_touched")
 
-    def __init__(self, raw: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, raw: sqlite3.Connection, thread: _ConnectionThread) -> None:
         self._raw = raw
-        self._executor = executor
-        self._loop = asyncio.get_running_loop()
+        self._thread = thread
         # _begin_pending is set on the loop and cleared on the thread by the
         # first statement of a write; _in_txn is only touched on the thread.
         self._begin_pending = False
@@ -72,18 +124,17 @@ class SqliteConnection:
 
     @classmethod
     async def open(cls, path: str, *, reader: bool) -> SqliteConnection:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        loop = asyncio.get_running_loop()
+        thread = _ConnectionThread(asyncio.get_running_loop())
         try:
-            raw = await loop.run_in_executor(executor, _connect, path, reader)
+            raw = await thread.submit(_connect, path, reader)
         except BaseException:
-            executor.shutdown(wait=False)
+            await thread.stop()
             raise
-        return cls(raw, executor)
+        return cls(raw, thread)
 
     def _run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         self._touched = True
-        return self._loop.run_in_executor(self._executor, fn, *args)
+        return self._thread.submit(fn, *args)
 
     # Runs on the connection's thread.
     def _begin_if_pending(self) -> None:
@@ -171,13 +222,27 @@ class SqliteConnection:
             return
         # Queued behind every statement of this transaction (one thread per
         # connection), so it also covers a statement whose await was cancelled.
-        await self._run(self._finish_sync, commit)
+        # The writer lock must not be released before it has run, even if this
+        # task is cancelled again meanwhile.
+        done = self._run(self._finish_sync, commit)
+        cancelled = False
+        while True:
+            try:
+                await asyncio.shield(done)
+                break
+            except asyncio.CancelledError:
+                if done.done():
+                    break
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        done.result()
 
     async def close(self) -> None:
         try:
             await self._run(self._raw.close)
         finally:
-            self._executor.shutdown(wait=True)
+            await self._thread.stop()
 
 
 def _connect(path: str, reader: bool) -> sqlite3.Connection:
