@@ -9,6 +9,7 @@ database closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
@@ -65,7 +66,8 @@ def _random_key_version() -> str:
 
 async def open_services(config: Config, clock: Clock | None = None) -> Services:
     """Opens the database, applies migrations and builds the services."""
-    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    # Start-up, before serving: a blocking mkdir is fine here.
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
     db = await open_database(
         config.database.url,
         readers=config.database.readers,
@@ -128,7 +130,8 @@ def _ssl_context(listener: ListenerConfig) -> ssl.SSLContext | None:
     if not listener.tls:
         return None
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    assert listener.tls_certificate_path and listener.tls_private_key_path
+    assert listener.tls_certificate_path
+    assert listener.tls_private_key_path
     ctx.load_cert_chain(listener.tls_certificate_path, listener.tls_private_key_path)
     return ctx
 
@@ -140,10 +143,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     try:
         for listener in config.listeners:
             app = create_app(config, services=svc, resources=set(listener.resources))
@@ -160,7 +161,13 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             scheme = "https" if listener.tls else "http"
             for addr in runner.addresses:
                 host, port = addr[0], addr[1]
-                logger.info("Listening on %s://%s:%s (%s)", scheme, host, port, ", ".join(listener.resources))
+                logger.info(
+                    "Listening on %s://%s:%s (%s)",
+                    scheme,
+                    host,
+                    port,
+                    ", ".join(listener.resources),
+                )
         logger.info("Homeserver %s is ready", config.server_name)
         if ready is not None:
             ready.set()

@@ -75,7 +75,9 @@ async def json_object(request: web.Request, *, allow_empty: bool = False) -> Jso
     return body
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         body=encode_canonical_json(body),
         status=status,
@@ -84,8 +86,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def get_str(body: JsonDict, key: str, *, required: bool = False, default: str | None = None) -> str | None:
-    """``body[key]`` as a string; M_BAD_JSON when of the wrong type, M_MISSING_PARAM when required."""
+def get_str(
+    body: JsonDict, key: str, *, required: bool = False, default: str | None = None
+) -> str | None:
+    """``body[key]`` as a string.
+
+    M_BAD_JSON when of the wrong type, M_MISSING_PARAM when required and absent.
+    """
     v = body.get(key)
     if v is None:
         if required:
@@ -114,7 +121,14 @@ def get_obj(body: JsonDict, key: str, *, required: bool = False) -> JsonDict | N
     return v
 
 
-def query_int(request: web.Request, name: str, default: int | None = None, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
+def query_int(
+    request: web.Request,
+    name: str,
+    default: int | None = None,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None:
     """An integer query parameter (M_INVALID_PARAM when not an integer)."""
     from homeserver.core.errors import InvalidParam
 

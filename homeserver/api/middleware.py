@@ -61,11 +61,17 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             except MatrixError as e:
                 response = _error_response(e)
             except web.HTTPNotFound:
-                response = _error_response(MatrixError("Unrecognized request", code=Codes.UNRECOGNIZED, status=404))
+                response = _error_response(
+                    MatrixError("Unrecognized request", code=Codes.UNRECOGNIZED, status=404)
+                )
             except web.HTTPMethodNotAllowed:
-                response = _error_response(MatrixError("Unrecognized request", code=Codes.UNRECOGNIZED, status=405))
+                response = _error_response(
+                    MatrixError("Unrecognized request", code=Codes.UNRECOGNIZED, status=405)
+                )
             except web.HTTPRequestEntityTooLarge:
-                response = _error_response(MatrixError("Request body too large", code=Codes.TOO_LARGE))
+                response = _error_response(
+                    MatrixError("Request body too large", code=Codes.TOO_LARGE)
+                )
             except web.HTTPException as e:
                 # aiohttp's own exceptions (e.g. redirects from handlers) pass through.
                 response = e
@@ -123,9 +129,7 @@ def wrap_handler(route: Route) -> Handler:
             else:
                 requester = await svc.auth.requester_for_token(token)
                 if requester.is_guest and auth in (Auth.USER, Auth.ADMIN):
-                    raise MatrixError(
-                        "Guest access not allowed", code=Codes.GUEST_ACCESS_FORBIDDEN
-                    )
+                    raise MatrixError("Guest access not allowed", code=Codes.GUEST_ACCESS_FORBIDDEN)
                 if auth is Auth.ADMIN and not requester.is_admin:
                     raise Forbidden("You are not a server admin")
                 request[REQUESTER_KEY] = requester

@@ -55,6 +55,31 @@ class Route:
 #: Modules that contribute routes, in registration order.
 ROUTE_MODULES: list[str] = [
     "homeserver.api.client.versions",
+    "homeserver.api.client.register",
+    "homeserver.api.client.login",
+    "homeserver.api.client.devices",
+    "homeserver.api.client.account",
+    "homeserver.api.admin.register",
+    "homeserver.api.client.profile",
+    "homeserver.api.client.account_data",
+    "homeserver.api.client.rooms_create",
+    "homeserver.api.client.rooms_send",
+    "homeserver.api.client.rooms_state",
+    "homeserver.api.client.rooms_membership",
+    "homeserver.api.client.rooms_read",
+    "homeserver.api.client.rooms_redact",
+    "homeserver.api.client.keys",
+    "homeserver.api.client.room_keys",
+    "homeserver.api.client.sync",
+    "homeserver.api.client.filters",
+    "homeserver.api.client.typing",
+    "homeserver.api.client.receipts",
+    "homeserver.api.client.presence",
+    "homeserver.api.client.to_device",
+    "homeserver.api.federation.keys",
+    "homeserver.api.client.pushrules",
+    "homeserver.api.client.notifications",
+    "homeserver.api.client.pushers",
 ]
 
 

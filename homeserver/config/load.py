@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from homeserver.config.model import Config
 
@@ -99,46 +101,144 @@ def load_config(
         raise ConfigError(problems) from e
 
 
+def _yaml_scalar(value: Any) -> str:
+    """One value as inline YAML (flow style, never wrapped)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000, sort_keys=False)
+    return text.strip().removesuffix("...").strip()
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _list_item_model(annotation: Any) -> type[BaseModel] | None:
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation) or (None,)
+        return _model_of(item)
+    return None
+
+
+def _choices(annotation: Any) -> list[Any]:
+    """The allowed values of a Literal field (or of a list of Literals)."""
+    if get_origin(annotation) is list:
+        (annotation,) = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return list(get_args(annotation))
+    return []
+
+
+def _meaning(field: FieldInfo) -> str:
+    text = field.description or ""
+    choices = _choices(field.annotation)
+    if choices:
+        text += " One of: " + ", ".join(f"`{c}`" for c in choices) + "."
+    return text
+
+
 def _describe(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            lines.append(f"| `{key}` | section | {field.description or ''} |")
-            _describe(ann, key + ".", lines)
+        sub = _model_of(field.annotation)
+        if sub is not None:
+            lines.append(f"| `{key}` | (section) | {_meaning(field)} |")
+            _describe(sub, key + ".", lines)
             continue
-        default = field.get_default(call_default_factory=True)
-        if isinstance(default, BaseModel):
-            default = default.model_dump()
-        elif isinstance(default, list) and default and isinstance(default[0], BaseModel):
-            default = [d.model_dump() for d in default]
-        shown = "(required)" if field.is_required() else f"`{yaml.safe_dump(default, default_flow_style=True).strip().removesuffix('...').strip()}`"
-        lines.append(f"| `{key}` | {shown} | {field.description or ''} |")
+        item = _list_item_model(field.annotation)
+        if field.is_required():
+            shown = "(required)"
+        elif item is not None:
+            shown = f"one entry, see `{key}[]`"
+        else:
+            shown = f"`{_yaml_scalar(field.get_default(call_default_factory=True))}`"
+        lines.append(f"| `{key}` | {shown} | {_meaning(field)} |")
+
+
+_TABLE_HEAD = ["| key | default | meaning |", "| --- | --- | --- |"]
 
 
 def config_docs() -> str:
-    """Markdown table of every option (docs/config.md is this text)."""
+    """Markdown reference of every option (docs/config.md is this text)."""
     from homeserver.config.model import ListenerConfig, RateLimit
 
     lines = [
         "# Configuration reference",
         "",
         "Generated from `homeserver/config/model.py` by `homeserver config-docs`; a test keeps",
-        "it in sync. Every key can also be set from the environment: `HS_<KEY>` with `__`",
-        "between nesting levels, e.g. `HS_SERVER_NAME=example.org`,",
-        "`HS_REGISTRATION__ENABLED=true`, `HS_DATABASE__URL=postgresql://...`. Values are",
-        "parsed as YAML scalars; environment values win over the file.",
+        "it in sync. `homeserver init` writes a commented `homeserver.yaml` with the same text.",
         "",
-        "| key | default | meaning |",
-        "| --- | --- | --- |",
+        "Every key can also be set from the environment: `HS_<KEY>` with `__` between nesting",
+        "levels, e.g. `HS_SERVER_NAME=example.org`, `HS_REGISTRATION__ENABLED=true`,",
+        "`HS_DATABASE__URL=postgresql://...`. Values are parsed as YAML scalars;",
+        "environment values win over the file. Unknown keys are errors, and every error is",
+        "reported at once with its key path (`homeserver check-config`).",
+        "",
+        "## Top level",
+        "",
+        *_TABLE_HEAD,
     ]
     _describe(Config, "", lines)
-    for sub, title in ((ListenerConfig, "listeners[]"), (RateLimit, "rate_limits.<kind>")):
-        lines += ["", f"## `{title}`", "", "| key | default | meaning |", "| --- | --- | --- |"]
-        _describe(sub, "", lines)
+    lines += [
+        "",
+        "## `listeners[]`",
+        "",
+        "Each entry of `listeners` is one HTTP(S) listener. Default: one listener on",
+        "`127.0.0.1:8008` serving every resource.",
+        "",
+        *_TABLE_HEAD,
+    ]
+    _describe(ListenerConfig, "", lines)
+    lines += [
+        "",
+        "## `rate_limits.<kind>`",
+        "",
+        "`rate_limits.login`, `rate_limits.registration` and `rate_limits.message` are token",
+        "buckets with these keys (no defaults inside a bucket: give both).",
+        "",
+        *_TABLE_HEAD,
+    ]
+    _describe(RateLimit, "", lines)
     return "\n".join(lines) + "\n"
 
 
+def _comment(text: str, indent: str, out: list[str]) -> None:
+    for line in textwrap.wrap(text, width=max(40, 88 - len(indent))):
+        out.append(f"{indent}# {line}")
+
+
+def _dump_model(model: BaseModel, indent: str, out: list[str]) -> None:
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        _comment(_meaning(field), indent, out)
+        if isinstance(value, BaseModel):
+            out.append(f"{indent}{name}:")
+            _dump_model(value, indent + "  ", out)
+        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            out.append(f"{indent}{name}:")
+            for item in value:
+                out.append(f"{indent}  -")
+                _dump_model(item, indent + "    ", out)
+        else:
+            out.append(f"{indent}{name}: {_yaml_scalar(_plain(value))}")
+        if not indent:
+            out.append("")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
 def dump_example(config: Config) -> str:
-    """A YAML file with every value of ``config`` (used by ``homeserver init``)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """``config`` as YAML with every option's description as a comment above it
+    (what ``homeserver init`` writes). Loading the text gives ``config`` back."""
+    out = [
+        "# Homeserver configuration. Every option is listed with its current value.",
+        "# Reference: docs/config.md (or `homeserver config-docs`). Any key can be",
+        "# overridden from the environment, e.g. HS_SERVER_NAME or HS_DATABASE__URL.",
+        "",
+    ]
+    _dump_model(config, "", out)
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -10,21 +10,28 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+Resource = Literal["client", "federation", "keys", "media", "admin", "metrics"]
+DEFAULT_RESOURCES: tuple[Resource, ...] = ("client", "federation", "keys", "media", "admin")
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class ListenerConfig(Section):
-    bind_address: str = Field("127.0.0.1", description="Address to listen on ('0.0.0.0' or '::' for all).")
+    bind_address: str = Field(
+        "127.0.0.1", description="Address to listen on ('0.0.0.0' or '::' for all)."
+    )
     port: int = Field(8008, ge=0, le=65535, description="TCP port (0 picks a free port).")
     tls: bool = Field(False, description="Serve HTTPS on this listener.")
     tls_certificate_path: str | None = Field(
         None, description="PEM certificate chain, required when tls is true."
     )
-    tls_private_key_path: str | None = Field(None, description="PEM private key, required when tls is true.")
-    resources: list[Literal["client", "federation", "keys", "media", "admin", "metrics"]] = Field(
-        default_factory=lambda: ["client", "federation", "keys", "media", "admin"],
+    tls_private_key_path: str | None = Field(
+        None, description="PEM private key, required when tls is true."
+    )
+    resources: list[Resource] = Field(
+        default_factory=lambda: list(DEFAULT_RESOURCES),
         description="Which APIs this listener serves.",
     )
 
@@ -55,7 +62,9 @@ class RateLimit(Section):
 
 
 class RateLimitsConfig(Section):
-    enabled: bool = Field(True, description="Rate-limit clients (admins and appservices are exempt).")
+    enabled: bool = Field(
+        True, description="Rate-limit clients (admins and appservices are exempt)."
+    )
     login: RateLimit = Field(
         default_factory=lambda: RateLimit(per_second=0.17, burst=5),
         description="Login attempts, per IP address and per account.",
@@ -128,7 +137,9 @@ class WellKnownConfig(Section):
 
 class LimitsConfig(Section):
     max_request_body_bytes: int = Field(
-        1_048_576, ge=1024, description="Largest JSON request body accepted (413 M_TOO_LARGE above)."
+        1_048_576,
+        ge=1024,
+        description="Largest JSON request body accepted (413 M_TOO_LARGE above).",
     )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="Largest media upload.")
     sync_timeout_cap_ms: int = Field(
@@ -152,39 +163,60 @@ class RoomsConfig(Section):
     )
 
 
+class PresenceConfig(Section):
+    enabled: bool = Field(
+        True,
+        description=(
+            "Track and share presence (online/unavailable/offline). When false, presence "
+            "updates are ignored and /sync carries no presence events."
+        ),
+    )
+    idle_timeout_ms: int = Field(
+        300_000,
+        ge=1000,
+        description="An online user with no activity for this long is shown as unavailable.",
+    )
+
+
 class Config(Section):
-    server_name: str = Field("localhost", description="The domain in user ids (@user:server_name). Cannot change later.")
+    server_name: str = Field(
+        "localhost", description="The domain in user ids (@user:server_name). Cannot change later."
+    )
     public_baseurl: str | None = Field(
         None, description="The URL clients reach this server at, e.g. https://matrix.example.org/."
     )
-    data_dir: str = Field("data", description="Directory for the signing key, media and the SQLite database.")
+    data_dir: str = Field(
+        "data", description="Directory for the signing key, media and the SQLite database."
+    )
     signing_key_path: str | None = Field(
         None,
         description="Ed25519 signing key file (Synapse's format). Default: <data_dir>/signing.key.",
     )
     listeners: list[ListenerConfig] = Field(
-        default_factory=lambda: [ListenerConfig()],  # type: ignore[call-arg]
+        default_factory=lambda: [ListenerConfig()],
         description="HTTP(S) listeners.",
     )
-    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Database.")  # type: ignore[arg-type]
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Database.")
     registration: RegistrationConfig = Field(
-        default_factory=RegistrationConfig,  # type: ignore[arg-type]
+        default_factory=RegistrationConfig,
         description="Account registration.",
     )
-    auth: AuthConfig = Field(default_factory=AuthConfig, description="Login and tokens.")  # type: ignore[arg-type]
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Login and tokens.")
     rate_limits: RateLimitsConfig = Field(
-        default_factory=RateLimitsConfig,  # type: ignore[arg-type]
+        default_factory=RateLimitsConfig,
         description="Rate limits.",
     )
     well_known: WellKnownConfig = Field(
-        default_factory=WellKnownConfig,  # type: ignore[arg-type]
+        default_factory=WellKnownConfig,
         description="/.well-known answers.",
     )
-    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Size and time limits.")  # type: ignore[arg-type]
-    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")  # type: ignore[arg-type]
-    rooms: RoomsConfig = Field(default_factory=RoomsConfig, description="Rooms.")  # type: ignore[arg-type]
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Size and time limits.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
+    rooms: RoomsConfig = Field(default_factory=RoomsConfig, description="Rooms.")
+    presence: PresenceConfig = Field(default_factory=PresenceConfig, description="Presence.")
     admins: list[str] = Field(
-        default_factory=list, description="User ids that are server admins in addition to those flagged in the database."
+        default_factory=list,
+        description="User ids that are server admins in addition to those flagged in the database.",
     )
 
     @field_validator("server_name")

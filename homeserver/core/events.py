@@ -88,7 +88,11 @@ class PDU:
             redacts = data.get("redacts")
         self.redacts = redacts if isinstance(redacts, str) else None
         room_id = data.get("room_id")
-        if room_id is None and room_version.room_id_from_create_event and self.type == "m.room.create":
+        if (
+            room_id is None
+            and room_version.room_id_from_create_event
+            and self.type == "m.room.create"
+        ):
             room_id = "!" + event_id[1:]
         self.room_id = room_id if isinstance(room_id, str) else ""
 

@@ -6,9 +6,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from homeserver.config.model import Config
+from homeserver.notifier import Notifier
+from homeserver.services.account_data import AccountDataService
+from homeserver.services.accounts.account import AccountService
+from homeserver.services.accounts.devices import DeviceService
+from homeserver.services.accounts.login import LoginService
+from homeserver.services.accounts.passwords import PasswordHasher
+from homeserver.services.accounts.registration import RegistrationService
+from homeserver.services.accounts.shared_secret import SharedSecretRegistration
+from homeserver.services.accounts.tokens import TokenService
+from homeserver.services.accounts.uia import UIAService
 from homeserver.services.clock import Clock
+from homeserver.services.e2e.backup import KeyBackupService
+from homeserver.services.e2e.cross_signing import CrossSigningService
+from homeserver.services.e2e.keys import E2EKeyService
+from homeserver.services.profiles import ProfileService
+from homeserver.services.push import PushService
 from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.requester import Requester
+from homeserver.services.rooms import Rooms, build_rooms
+from homeserver.services.sync import Sync, build_sync
 from homeserver.storage.db import Database
 
 if TYPE_CHECKING:
@@ -32,20 +49,76 @@ class Services:
     signing_key: SigningKey
     ratelimiter: RateLimiter
     auth: TokenAuth
+    profiles: ProfileService
+    account_data: AccountDataService
+    passwords: PasswordHasher
+    tokens: TokenService
+    devices: DeviceService
+    login: LoginService
+    registration: RegistrationService
+    uia: UIAService
+    account: AccountService
+    shared_secret_registration: SharedSecretRegistration
+    notifier: Notifier
+    rooms: Rooms
+    sync: Sync
+    e2e_keys: E2EKeyService
+    cross_signing: CrossSigningService
+    key_backup: KeyBackupService
+    push: PushService
+
+    async def close(self) -> None:
+        """Stops background work (the app's cleanup context calls this)."""
+        await self.push.stop()
 
 
 async def build_services(
     config: Config, db: Database, clock: Clock, signing_key: SigningKey
 ) -> Services:
     """Builds every service over an open, migrated database."""
-    from homeserver.services.accounts.tokens import TokenService  # noqa: PLC0415 - wired later
-
     ratelimiter = RateLimiter(config.rate_limits, clock)
+    passwords = PasswordHasher(min_length=config.registration.password_min_length)
+    tokens = TokenService(db, clock, config)
+    devices = DeviceService(db, clock)
+    login = LoginService(db, config, passwords, tokens, devices)
+    registration = RegistrationService(db, clock, config, passwords)
+    rooms, notifier = await build_rooms(config, db, clock, signing_key, ratelimiter)
+    account_data = AccountDataService(db)
+    sync = await build_sync(config, db, clock, notifier, rooms, account_data)
+    e2e_keys = E2EKeyService(db, clock, config.server_name, sync.streams.device_lists, notifier)
+    # A deleted device takes its keys with it, in the same transaction.
+    devices.deletion_hooks.append(e2e_keys.delete_device_keys)
+    sync.sync.key_counts = e2e_keys.otk_counts
+    push = PushService(db, rooms.cache, clock, config.server_name, notifier)
+    devices.deletion_hooks.append(push.pushers.on_devices_deleted)
+    # Push rules run after an event commits and before /sync wakes (same-sync
+    # counts); the persister runs its after-commit hooks there.
+    after_commit = getattr(rooms.persister, "after_commit", None)
+    if after_commit is not None:
+        after_commit.append(push.on_persisted)
+    await push.start()
     return Services(
         config=config,
         clock=clock,
         db=db,
         signing_key=signing_key,
         ratelimiter=ratelimiter,
-        auth=TokenService(db, clock, config),
+        auth=tokens,
+        profiles=ProfileService(db, config),
+        account_data=account_data,
+        passwords=passwords,
+        tokens=tokens,
+        devices=devices,
+        login=login,
+        registration=registration,
+        uia=UIAService(db, clock, config, login),
+        account=AccountService(db, passwords, devices),
+        shared_secret_registration=SharedSecretRegistration(db, clock, config, registration, login),
+        notifier=notifier,
+        rooms=rooms,
+        sync=sync,
+        e2e_keys=e2e_keys,
+        cross_signing=CrossSigningService(db, clock, e2e_keys),
+        key_backup=KeyBackupService(db),
+        push=push,
     )

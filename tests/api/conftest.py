@@ -48,7 +48,10 @@ def clock() -> FakeClock:
 async def client_for(
     make_config: ConfigFactory,
 ) -> AsyncIterator[Callable[..., Any]]:
-    """Starts the real app with config overrides: ``client = await client_for(registration={...})``."""
+    """Starts the real app with config overrides.
+
+    ``client = await client_for(registration={...})``
+    """
     clients: list[TestClient[Any, Any]] = []
 
     async def start(*, clock: Any = None, **overrides: Any) -> TestClient[Any, Any]:

@@ -90,5 +90,7 @@ routes = [
     Route("GET", "/_matrix/client/versions", get_versions, Auth.NONE),
     Route("GET", CLIENT_V3 + "/capabilities", get_capabilities, Auth.USER_OR_GUEST),
     Route("GET", "/.well-known/matrix/client", get_well_known_client, Auth.NONE),
-    Route("GET", "/.well-known/matrix/server", get_well_known_server, Auth.NONE, resource="federation"),
+    Route(
+        "GET", "/.well-known/matrix/server", get_well_known_server, Auth.NONE, resource="federation"
+    ),
 ]

@@ -1,0 +1,233 @@
+"""Evaluating push rules for every new event (spec "Server behaviour").
+
+``PushActions.on_new_event(pdu, stream_ordering)`` runs after an event
+commits and before ``/sync`` waiters are woken, so the new unread counts
+appear in the same ``/sync`` response as the event (spec requirement). For
+each local user in the room other than the sender (joined members, plus the
+target of an invite) it evaluates the user's compiled rules and stores one
+``event_push_actions`` row per user the rules notify, in one batched write.
+Users with pushers are then handed to the delivery queue.
+
+Per event, the work shared by all members is done once: flattening the
+event, the joined-member count, the sender's power level and the room's
+notification levels. Per member it is one pass over the compiled rules,
+plus a member-event lookup only when the user's rules use
+``contains_display_name`` and the event has a ``content.body``.
+
+Sending an event also marks the room (or the event's thread) as read for
+its sender: an implicit read receipt (spec "Receiving notifications").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from homeserver.core.auth.power import PowerLevels, parse_level
+from homeserver.core.events import PDU
+from homeserver.core.push.evaluator import PushContext, evaluate, flatten_event
+from homeserver.core.push.rules import notify_and_highlight
+from homeserver.services.clock import Clock
+from homeserver.services.push.rules import PushRulesService
+from homeserver.services.rooms.cache import RoomCache, RoomSnapshot
+from homeserver.storage.db import Database
+from homeserver.storage.stores.events import StoredEvent
+from homeserver.storage.stores.push import MAIN_THREAD, WHOLE_ROOM, PushActionRow, PushStore
+
+logger = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+
+#: Called with (user_id, room_id, event_id, stream_ordering, actions) for
+#: users that have pushers.
+PushSink = Callable[[str, str, str, int, tuple[Any, ...]], None]
+
+
+def thread_of(content: Mapping[str, Any]) -> str:
+    """The thread an event belongs to: the root of an ``m.thread`` relation, else ``main``."""
+    relates = content.get("m.relates_to")
+    if isinstance(relates, Mapping) and relates.get("rel_type") == "m.thread":
+        root = relates.get("event_id")
+        if isinstance(root, str):
+            return root
+    return MAIN_THREAD
+
+
+def push_event_json(pdu: PDU) -> JsonDict:
+    """The fields of an event that push rule conditions may read."""
+    event: JsonDict = {
+        "event_id": pdu.event_id,
+        "type": pdu.type,
+        "sender": pdu.sender,
+        "room_id": pdu.room_id,
+        "origin_server_ts": pdu.origin_server_ts,
+        "content": pdu.content,
+    }
+    if pdu.state_key is not None:
+        event["state_key"] = pdu.state_key
+    if pdu.redacts is not None:
+        event["redacts"] = pdu.redacts
+    return event
+
+
+def notification_levels(power: PowerLevels) -> dict[str, int]:
+    """The room's ``notifications`` levels (``room`` always present)."""
+    levels = {"room": power.notification_level("room")}
+    raw = power.content.get("notifications")
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            level = parse_level(value, power.room_version)
+            if isinstance(key, str) and level is not None:
+                levels[key] = level
+    return levels
+
+
+class PushActions:
+    """Stores notify/highlight rows for new events."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: PushStore,
+        rules: PushRulesService,
+        cache: RoomCache,
+        clock: Clock,
+        server_name: str,
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._rules = rules
+        self._cache = cache
+        self._clock = clock
+        self._local_suffix = ":" + server_name
+        self._sinks: list[PushSink] = []
+
+    def add_sink(self, sink: PushSink) -> None:
+        """Registers a receiver of notifications for users with pushers."""
+        self._sinks.append(sink)
+
+    async def on_persisted(self, stored_events: Sequence[StoredEvent]) -> None:
+        """``on_new_event`` for each of a persisted batch, in order."""
+        for stored in stored_events:
+            await self.on_new_event(stored.pdu, stored.stream_ordering)
+
+    async def on_new_event(self, pdu: PDU, stream_ordering: int) -> None:
+        """Evaluates push rules for a committed event. Never raises.
+
+        Call after the event's transaction commits and before waking
+        ``/sync``. Failures are logged: a lost notification must not fail
+        the send.
+
+        Args:
+            pdu: the event.
+            stream_ordering: its position in the room event stream.
+        """
+        try:
+            await self._process(pdu, stream_ordering)
+        except Exception:
+            logger.exception("push rule evaluation failed for %s", pdu.event_id)
+
+    def _is_local(self, user_id: str) -> bool:
+        return user_id.endswith(self._local_suffix)
+
+    def _recipients(self, pdu: PDU, snapshot: RoomSnapshot) -> list[str]:
+        users = [
+            user_id
+            for user_id, membership in snapshot.memberships.items()
+            if membership == "join" and user_id != pdu.sender and self._is_local(user_id)
+        ]
+        target = pdu.state_key
+        if (
+            pdu.type == "m.room.member"
+            and pdu.membership == "invite"
+            and target is not None
+            and target != pdu.sender
+            and self._is_local(target)
+            and target not in users
+        ):
+            users.append(target)
+        return users
+
+    async def _process(self, pdu: PDU, stream_ordering: int) -> None:
+        thread_id = thread_of(pdu.content)
+        snapshot = await self._cache.room(pdu.room_id)
+        recipients = self._recipients(pdu, snapshot) if snapshot is not None else []
+        rows: list[PushActionRow] = []
+        if snapshot is not None and recipients:
+            rows = await self._evaluate(pdu, stream_ordering, thread_id, snapshot, recipients)
+        sender_reads = self._is_local(pdu.sender)
+        if not rows and not sender_reads:
+            return
+        async with self._db.write() as txn:
+            await self._store.insert_actions(txn, rows)
+            if sender_reads:
+                read_scope = WHOLE_ROOM if thread_id == MAIN_THREAD else thread_id
+                await self._store.advance_read_position(
+                    txn, pdu.sender, pdu.room_id, read_scope, stream_ordering
+                )
+        for row in rows:
+            for sink in self._sinks:
+                sink(row.user_id, row.room_id, row.event_id, row.stream_ordering, row.actions)
+
+    async def _evaluate(
+        self,
+        pdu: PDU,
+        stream_ordering: int,
+        thread_id: str,
+        snapshot: RoomSnapshot,
+        recipients: list[str],
+    ) -> list[PushActionRow]:
+        flat = flatten_event(push_event_json(pdu))
+        member_count = sum(1 for m in snapshot.memberships.values() if m == "join")
+        auth = await self._cache.state_pdus(
+            snapshot.state, [("m.room.create", ""), ("m.room.power_levels", "")]
+        )
+        power = PowerLevels.from_state(snapshot.room_version, auth)
+        sender_level = float(power.user_level(pdu.sender))
+        levels = notification_levels(power)
+        compiled = await self._rules.compiled_for(recipients)
+        names: dict[str, str] = {}
+        if isinstance(pdu.content.get("body"), str):
+            wanted = [u for u in recipients if compiled[u].uses_display_name]
+            names = await self._display_names(snapshot, wanted)
+        now = self._clock.time_ms()
+        rows = []
+        for user_id in recipients:
+            context = PushContext(
+                user_id=user_id,
+                room_member_count=member_count,
+                user_display_name=names.get(user_id),
+                sender_power_level=sender_level,
+                notification_levels=levels,
+            )
+            actions = evaluate(compiled[user_id], flat, context)
+            notify, highlight = notify_and_highlight(actions)
+            if notify:
+                rows.append(
+                    PushActionRow(
+                        user_id=user_id,
+                        room_id=pdu.room_id,
+                        event_id=pdu.event_id,
+                        stream_ordering=stream_ordering,
+                        thread_id=thread_id,
+                        highlight=highlight,
+                        actions=actions,
+                        ts=now,
+                    )
+                )
+        return rows
+
+    async def _display_names(self, snapshot: RoomSnapshot, users: list[str]) -> dict[str, str]:
+        """Display names from the users' current member events in the room."""
+        if not users:
+            return {}
+        members = await self._cache.state_pdus(
+            snapshot.state, [("m.room.member", u) for u in users]
+        )
+        names = {}
+        for (_, user_id), member in members.items():
+            name = member.content.get("displayname")
+            if isinstance(name, str) and name:
+                names[user_id] = name
+        return names

@@ -1,0 +1,326 @@
+"""Membership changes of local users: join, invite, leave, kick, ban, unban,
+knock, forget; and the list of joined rooms.
+
+Every change is an ``m.room.member`` event sent through
+``EventSender.send``, so the auth rules decide; this module adds what they
+cannot know: the member's profile in the content, restricted joins (v8+:
+``join_authorised_via_users_server`` picked among our joined users who may
+invite), and the spec's "nothing to do" cases (joining again with the same
+profile, leaving a room already left).
+
+Rooms on other servers need federation (make_join/send_join), which is not
+wired yet: such joins fail with a clear 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeserver.core.auth import PowerLevels, join_rule_in
+from homeserver.core.errors import (
+    Codes,
+    Forbidden,
+    InvalidIdentifier,
+    InvalidParam,
+    MatrixError,
+    NotFound,
+)
+from homeserver.core.events import PDU
+from homeserver.core.ids import parse_room_alias, parse_room_id, parse_user_id, server_name_of
+from homeserver.services.requester import Requester
+from homeserver.services.rooms.cache import RoomCache, RoomSnapshot
+from homeserver.services.rooms.send import EventSender, Unchanged
+from homeserver.storage.db import Database
+from homeserver.storage.stores.events import EventStore
+from homeserver.storage.stores.profiles import ProfileStore
+from homeserver.storage.stores.rooms import RoomStore
+from homeserver.storage.stores.state import StateStore
+
+JsonDict = dict[str, Any]
+
+_IN_ROOM = ("join", "invite", "knock")
+
+
+class MembershipService:
+    def __init__(
+        self,
+        db: Database,
+        rooms: RoomStore,
+        events: EventStore,
+        state: StateStore,
+        profiles: ProfileStore,
+        cache: RoomCache,
+        sender: EventSender,
+        server_name: str,
+    ) -> None:
+        self._db = db
+        self._rooms = rooms
+        self._events = events
+        self._state = state
+        self._profiles = profiles
+        self._cache = cache
+        self._sender = sender
+        self._server_name = server_name
+
+    # --- lookups ----------------------------------------------------------------
+
+    async def resolve_room(self, room_id_or_alias: str) -> str:
+        """A room id from a room id or a local alias.
+
+        Raises:
+            InvalidParam: neither a room id nor an alias.
+            NotFound: unknown alias, or an alias on another server.
+        """
+        if room_id_or_alias.startswith("#"):
+            try:
+                alias = parse_room_alias(room_id_or_alias)
+            except InvalidIdentifier as e:
+                raise InvalidParam(f"Invalid room alias: {e}") from e
+            async with self._db.read() as conn:
+                room_id = await self._rooms.get_alias(conn, alias)
+            if room_id is None:
+                if server_name_of(alias) != self._server_name:
+                    raise NotFound("Resolving aliases on other servers is not supported yet")
+                raise NotFound(f"Room alias {alias} not found")
+            return room_id
+        try:
+            return parse_room_id(room_id_or_alias)
+        except InvalidIdentifier as e:
+            raise InvalidParam(f"Invalid room id or alias: {e}") from e
+
+    async def _known_room(self, room_id: str) -> RoomSnapshot:
+        snapshot = await self._cache.room(room_id)
+        if snapshot is None:
+            if server_name_of(room_id) != self._server_name:
+                raise NotFound("Joining rooms on other servers is not supported yet")
+            raise NotFound(f"Unknown room {room_id}")
+        return snapshot
+
+    async def _profile(self, user_id: str) -> JsonDict:
+        async with self._db.read() as conn:
+            profile = await self._profiles.get(conn, user_id)
+        out: JsonDict = {}
+        if profile is not None:
+            if profile.displayname is not None:
+                out["displayname"] = profile.displayname
+            if profile.avatar_url is not None:
+                out["avatar_url"] = profile.avatar_url
+        return out
+
+    def _target(self, user_id: Any) -> str:
+        if not isinstance(user_id, str):
+            raise InvalidParam("'user_id' must be a user id")
+        try:
+            return parse_user_id(user_id, strict=False)
+        except InvalidIdentifier as e:
+            raise InvalidParam(f"Invalid user id: {e}") from e
+
+    async def joined_rooms(self, requester: Requester) -> list[str]:
+        async with self._db.read() as conn:
+            rooms = await self._state.rooms_for_user(conn, requester.user_id, ("join",))
+        return sorted(rooms)
+
+    # --- changes ----------------------------------------------------------------
+
+    async def _change(
+        self,
+        sender: str,
+        room_id: str,
+        target: str,
+        membership: str,
+        *,
+        reason: str | None,
+        extra: Mapping[str, Any] | None = None,
+        check: Any = None,
+    ) -> PDU:
+        content: JsonDict = {"membership": membership, **(extra or {})}
+        if reason is not None:
+            content["reason"] = reason
+
+        async def prepare(snapshot: RoomSnapshot) -> Mapping[str, Any] | None:
+            if check is not None:
+                result: Mapping[str, Any] | None = await check(snapshot, content)
+                return result
+            return content
+
+        return await self._sender.send(
+            sender, room_id, "m.room.member", content, state_key=target, prepare=prepare
+        )
+
+    async def join(
+        self, requester: Requester, room_id_or_alias: str, reason: str | None = None
+    ) -> str:
+        """Joins a local room (by id or local alias); returns the room id."""
+        room_id = await self.resolve_room(room_id_or_alias)
+        await self._known_room(room_id)
+        user_id = requester.user_id
+        profile = await self._profile(user_id)
+
+        async def check(snapshot: RoomSnapshot, content: JsonDict) -> Mapping[str, Any] | None:
+            current = snapshot.membership_of(user_id)
+            if current == "join" and reason is None:
+                existing_id = snapshot.state.get(("m.room.member", user_id))
+                existing = await self._cache.event(existing_id) if existing_id else None
+                if existing is not None and existing.pdu.content == content:
+                    raise Unchanged(existing.pdu.event_id)
+            if current not in ("join", "invite"):
+                authoriser = await self._restricted_join_authoriser(snapshot, user_id)
+                if authoriser is not None:
+                    return {**content, "join_authorised_via_users_server": authoriser}
+            return content
+
+        await self._change(
+            user_id, room_id, user_id, "join", reason=reason, extra=profile, check=check
+        )
+        return room_id
+
+    async def _restricted_join_authoriser(self, snapshot: RoomSnapshot, user_id: str) -> str | None:
+        """For a restricted room the user may join through an allowed room:
+        a local joined member who may invite. None when the join rule is not
+        restricted or the user is in none of the allowed rooms.
+
+        Raises:
+            MatrixError: M_UNABLE_TO_GRANT_JOIN when the user qualifies but no
+                local member can authorise the join.
+        """
+        rv = snapshot.room_version
+        state = await self._cache.state_pdus(
+            snapshot.state,
+            [("m.room.join_rules", ""), ("m.room.create", ""), ("m.room.power_levels", "")],
+        )
+        join_rule = join_rule_in(state)
+        restricted = (join_rule == "restricted" and rv.restricted_join_rule) or (
+            join_rule == "knock_restricted" and rv.knock_restricted_join_rule
+        )
+        if not restricted:
+            return None
+        join_rules = state.get(("m.room.join_rules", ""))
+        allow = join_rules.content.get("allow") if join_rules is not None else None
+        qualifies = False
+        for entry in allow if isinstance(allow, list) else []:
+            if not isinstance(entry, dict) or entry.get("type") != "m.room_membership":
+                continue
+            allowed_room = entry.get("room_id")
+            if not isinstance(allowed_room, str):
+                continue
+            other = await self._cache.room(allowed_room)
+            if other is not None and other.membership_of(user_id) == "join":
+                qualifies = True
+                break
+        if not qualifies:
+            return None
+        power = PowerLevels.from_state(rv, state)
+        candidates = [
+            member
+            for member, membership in snapshot.memberships.items()
+            if membership == "join"
+            and server_name_of(member) == self._server_name
+            and power.user_level(member) >= power.invite
+        ]
+        if not candidates:
+            raise MatrixError(
+                "No local user can authorise this join", code=Codes.UNABLE_TO_GRANT_JOIN
+            )
+        # The most powerful one is the least likely to lose the right soon.
+        return max(sorted(candidates), key=power.user_level)
+
+    async def invite(
+        self, requester: Requester, room_id: str, user_id: Any, reason: str | None = None
+    ) -> None:
+        target = self._target(user_id)
+        if server_name_of(target) != self._server_name:
+            raise MatrixError(
+                "Inviting users on other servers is not supported yet",
+                code=Codes.UNKNOWN,
+                status=502,
+            )
+        await self._known_room_or_forbidden(room_id)
+        profile = await self._profile(target)
+        await self._change(
+            requester.user_id, room_id, target, "invite", reason=reason, extra=profile
+        )
+
+    async def leave(self, requester: Requester, room_id: str, reason: str | None = None) -> None:
+        user_id = requester.user_id
+        await self._known_room(room_id)
+
+        async def check(snapshot: RoomSnapshot, content: JsonDict) -> Mapping[str, Any] | None:
+            current = snapshot.membership_of(user_id)
+            if current in ("leave", "ban"):
+                existing_id = snapshot.state[("m.room.member", user_id)]
+                raise Unchanged(existing_id)
+            if current is None:
+                raise Forbidden("You are not in this room")
+            return content
+
+        await self._change(user_id, room_id, user_id, "leave", reason=reason, check=check)
+
+    async def kick(
+        self, requester: Requester, room_id: str, user_id: Any, reason: str | None = None
+    ) -> None:
+        target = self._target(user_id)
+        await self._known_room_or_forbidden(room_id)
+
+        async def check(snapshot: RoomSnapshot, content: JsonDict) -> Mapping[str, Any] | None:
+            if snapshot.membership_of(target) not in _IN_ROOM:
+                raise Forbidden(f"{target} is not in the room")
+            return content
+
+        await self._change(requester.user_id, room_id, target, "leave", reason=reason, check=check)
+
+    async def ban(
+        self, requester: Requester, room_id: str, user_id: Any, reason: str | None = None
+    ) -> None:
+        target = self._target(user_id)
+        await self._known_room_or_forbidden(room_id)
+        await self._change(requester.user_id, room_id, target, "ban", reason=reason)
+
+    async def unban(
+        self, requester: Requester, room_id: str, user_id: Any, reason: str | None = None
+    ) -> None:
+        target = self._target(user_id)
+        await self._known_room_or_forbidden(room_id)
+
+        async def check(snapshot: RoomSnapshot, content: JsonDict) -> Mapping[str, Any] | None:
+            if snapshot.membership_of(target) != "ban":
+                raise Forbidden(f"{target} is not banned")
+            return content
+
+        await self._change(requester.user_id, room_id, target, "leave", reason=reason, check=check)
+
+    async def knock(
+        self, requester: Requester, room_id_or_alias: str, reason: str | None = None
+    ) -> str:
+        room_id = await self.resolve_room(room_id_or_alias)
+        snapshot = await self._known_room(room_id)
+        if not snapshot.room_version.knock_join_rule:
+            raise Forbidden(
+                f"Room version {snapshot.room_version.identifier} does not support knocking"
+            )
+        profile = await self._profile(requester.user_id)
+        await self._change(
+            requester.user_id, room_id, requester.user_id, "knock", reason=reason, extra=profile
+        )
+        return room_id
+
+    async def forget(self, requester: Requester, room_id: str) -> None:
+        """Forgets a room the user has left (history hidden from them).
+
+        Raises:
+            MatrixError: 400 M_UNKNOWN when the user is still in the room.
+            NotFound: the user was never in the room.
+        """
+        user_id = requester.user_id
+        async with self._db.read() as conn:
+            latest = await self._events.membership_event_of(conn, room_id, user_id)
+        if latest is None:
+            raise NotFound("You were never in this room")
+        if latest[1] in _IN_ROOM:
+            raise MatrixError("You are still in the room; leave it first", code=Codes.UNKNOWN)
+        async with self._db.write() as txn:
+            await self._events.forget(txn, room_id, user_id)
+
+    async def _known_room_or_forbidden(self, room_id: str) -> None:
+        if await self._cache.room(room_id) is None:
+            raise Forbidden("You are not in this room")

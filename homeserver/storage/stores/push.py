@@ -1,0 +1,428 @@
+"""Push tables: ``push_rules``, ``push_rule_defaults``, ``event_push_actions``,
+``push_read_positions`` and ``pushers`` (schema delta 0005).
+
+Read positions. A user has read a room (or one thread of it) up to the
+greatest stream ordering among:
+
+- their ``m.read`` and ``m.read.private`` receipts (table ``receipts``, owned
+  by the receipts store; read here only, joined to ``events`` for the
+  position of the receipt's event);
+- ``push_read_positions``, which the push service advances when the user
+  sends an event (an implicit read receipt).
+
+A receipt with thread ``''`` (unthreaded) covers every thread; a threaded
+receipt (``main`` or a thread root id) covers its thread only. A
+notification row is unread when its stream ordering is above the position
+that covers its thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeserver.core.canonical_json import encode_canonical_json
+from homeserver.core.push.rules import PushRule
+from homeserver.core.push.ruleset import DefaultRuleChange
+from homeserver.storage.db import Connection, Dialect
+
+#: thread_id of the main timeline (spec: threaded read receipts).
+MAIN_THREAD = "main"
+#: thread_id of a read position that covers the whole room.
+WHOLE_ROOM = ""
+
+_BATCH = 500
+
+# The position covering row ``a``'s thread: the greatest receipt or own read
+# position, unthreaded or of the same thread (-1: never read).
+_RECEIPT_POSITION = (
+    "COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r "
+    "JOIN events e ON e.event_id = r.event_id "
+    "WHERE r.room_id = a.room_id AND r.user_id = a.user_id "
+    "AND r.receipt_type IN ('m.read', 'm.read.private') "
+    "AND r.thread_id IN ('', a.thread_id)), -1)"
+)
+_OWN_POSITION = (
+    "COALESCE((SELECT MAX(p.stream_ordering) FROM push_read_positions p "
+    "WHERE p.user_id = a.user_id AND p.room_id = a.room_id "
+    "AND p.thread_id IN ('', a.thread_id)), -1)"
+)
+
+
+def _json(value: Any) -> str:
+    return encode_canonical_json(value).decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class UserRules:
+    """What is stored for one user's push rules."""
+
+    #: per kind, in priority order (most important first)
+    rules: list[PushRule] = field(default_factory=list)
+    defaults: dict[str, DefaultRuleChange] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PushActionRow:
+    user_id: str
+    room_id: str
+    event_id: str
+    stream_ordering: int
+    thread_id: str
+    highlight: bool
+    actions: tuple[Any, ...]
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRow:
+    room_id: str
+    event_id: str
+    stream_ordering: int
+    actions: list[Any]
+    ts: int
+    read: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Pusher:
+    id: int
+    user_id: str
+    kind: str
+    app_id: str
+    pushkey: str
+    pushkey_ts: int
+    app_display_name: str
+    device_display_name: str
+    lang: str
+    data: dict[str, Any]
+    profile_tag: str | None = None
+    access_token_id: int | None = None
+    device_id: str | None = None
+    failing_since: int | None = None
+    last_stream_ordering: int | None = None
+
+
+_PUSHER_COLUMNS = (
+    "id, user_id, kind, app_id, pushkey, pushkey_ts, app_display_name, device_display_name, "
+    "lang, data, profile_tag, access_token_id, device_id, failing_since, last_stream_ordering"
+)
+
+
+def _pusher(row: Any) -> Pusher:
+    return Pusher(
+        id=int(row["id"]),
+        user_id=row["user_id"],
+        kind=row["kind"],
+        app_id=row["app_id"],
+        pushkey=row["pushkey"],
+        pushkey_ts=int(row["pushkey_ts"]),
+        app_display_name=row["app_display_name"],
+        device_display_name=row["device_display_name"],
+        lang=row["lang"],
+        data=json.loads(row["data"]),
+        profile_tag=row["profile_tag"],
+        access_token_id=row["access_token_id"],
+        device_id=row["device_id"],
+        failing_since=row["failing_since"],
+        last_stream_ordering=row["last_stream_ordering"],
+    )
+
+
+def _placeholders(count: int, start: int = 1) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + count))
+
+
+class PushStore:
+    """Reads and writes the push tables. Every method takes the connection first."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._covering = dialect.greatest(_RECEIPT_POSITION, _OWN_POSITION)
+
+    # --- rules ----------------------------------------------------------------
+
+    async def get_rules(self, conn: Connection, user_ids: Sequence[str]) -> dict[str, UserRules]:
+        """The stored rules of several users (users with none get an empty entry)."""
+        out = {user_id: UserRules() for user_id in user_ids}
+        for start in range(0, len(user_ids), _BATCH):
+            chunk = list(user_ids[start : start + _BATCH])
+            marks = _placeholders(len(chunk))
+            rows = await conn.fetch(
+                "SELECT user_id, kind, rule_id, conditions, pattern, actions, enabled "
+                f"FROM push_rules WHERE user_id IN ({marks}) ORDER BY user_id, kind, priority",
+                *chunk,
+            )
+            for r in rows:
+                conditions = json.loads(r["conditions"]) if r["conditions"] is not None else None
+                out[r["user_id"]].rules.append(
+                    PushRule(
+                        kind=r["kind"],
+                        rule_id=r["rule_id"],
+                        actions=tuple(json.loads(r["actions"])),
+                        enabled=bool(r["enabled"]),
+                        conditions=tuple(conditions) if conditions is not None else None,
+                        pattern=r["pattern"],
+                    )
+                )
+            rows = await conn.fetch(
+                "SELECT user_id, rule_id, enabled, actions FROM push_rule_defaults "
+                f"WHERE user_id IN ({marks})",
+                *chunk,
+            )
+            for r in rows:
+                actions = tuple(json.loads(r["actions"])) if r["actions"] is not None else None
+                enabled = bool(r["enabled"]) if r["enabled"] is not None else None
+                out[r["user_id"]].defaults[r["rule_id"]] = DefaultRuleChange(enabled, actions)
+        return out
+
+    async def replace_kind(
+        self, txn: Connection, user_id: str, kind: str, rules: Sequence[PushRule]
+    ) -> None:
+        """Replaces the user's rules of ``kind`` with ``rules`` (priority order)."""
+        await txn.execute("DELETE FROM push_rules WHERE user_id = $1 AND kind = $2", user_id, kind)
+        if not rules:
+            return
+        await txn.executemany(
+            "INSERT INTO push_rules (user_id, kind, rule_id, priority, conditions, pattern, "
+            "actions, enabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [
+                (
+                    user_id,
+                    kind,
+                    rule.rule_id,
+                    priority,
+                    _json(list(rule.conditions)) if rule.conditions is not None else None,
+                    rule.pattern,
+                    _json(list(rule.actions)),
+                    rule.enabled,
+                )
+                for priority, rule in enumerate(rules)
+            ],
+        )
+
+    async def set_default_change(
+        self, txn: Connection, user_id: str, rule_id: str, change: DefaultRuleChange
+    ) -> None:
+        """Stores the user's change to a server-default rule (replacing the old one)."""
+        actions = _json(list(change.actions)) if change.actions is not None else None
+        await txn.execute(
+            "INSERT INTO push_rule_defaults (user_id, rule_id, enabled, actions) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, rule_id) DO UPDATE SET "
+            "enabled = EXCLUDED.enabled, actions = EXCLUDED.actions",
+            user_id,
+            rule_id,
+            change.enabled,
+            actions,
+        )
+
+    # --- notifications ----------------------------------------------------------
+
+    async def insert_actions(self, txn: Connection, rows: Sequence[PushActionRow]) -> None:
+        """Stores notification rows (a retry of the same event is ignored)."""
+        if not rows:
+            return
+        await txn.executemany(
+            "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, "
+            "thread_id, notif, highlight, actions, ts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (user_id, event_id) DO NOTHING",
+            [
+                (
+                    r.user_id,
+                    r.room_id,
+                    r.event_id,
+                    r.stream_ordering,
+                    r.thread_id,
+                    True,
+                    r.highlight,
+                    _json(list(r.actions)),
+                    r.ts,
+                )
+                for r in rows
+            ],
+        )
+
+    async def advance_read_position(
+        self, txn: Connection, user_id: str, room_id: str, thread_id: str, stream_ordering: int
+    ) -> None:
+        """Moves the user's own read position forward (never back)."""
+        await txn.execute(
+            "INSERT INTO push_read_positions (user_id, room_id, thread_id, stream_ordering) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET "
+            "stream_ordering = EXCLUDED.stream_ordering "
+            "WHERE push_read_positions.stream_ordering < EXCLUDED.stream_ordering",
+            user_id,
+            room_id,
+            thread_id,
+            stream_ordering,
+        )
+
+    async def room_read_floor(self, conn: Connection, user_id: str, room_id: str) -> int:
+        """The lowest read position of any thread in the room: the unthreaded one (-1: none)."""
+        receipt = await conn.fetchval(
+            "SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e "
+            "ON e.event_id = r.event_id WHERE r.room_id = $1 AND r.user_id = $2 "
+            "AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id = ''",
+            room_id,
+            user_id,
+        )
+        own = await conn.fetchval(
+            "SELECT stream_ordering FROM push_read_positions "
+            "WHERE user_id = $1 AND room_id = $2 AND thread_id = ''",
+            user_id,
+            room_id,
+        )
+        return max(int(receipt) if receipt is not None else -1, int(own) if own is not None else -1)
+
+    async def unread_counts(
+        self, conn: Connection, user_id: str, room_id: str
+    ) -> dict[str, tuple[int, int]]:
+        """Unread (notification, highlight) counts per thread of one room.
+
+        Only threads with unread notifications appear.
+        """
+        floor = await self.room_read_floor(conn, user_id, room_id)
+        rows = await conn.fetch(
+            "SELECT a.thread_id, COUNT(*) AS n, "
+            "SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END) AS h "
+            "FROM event_push_actions a WHERE a.user_id = $1 AND a.room_id = $2 "
+            f"AND a.stream_ordering > $3 AND a.stream_ordering > {self._covering} "
+            "GROUP BY a.thread_id",
+            user_id,
+            room_id,
+            floor,
+        )
+        return {r["thread_id"]: (int(r["n"]), int(r["h"] or 0)) for r in rows}
+
+    async def total_unread(self, conn: Connection, user_id: str) -> int:
+        """Unread notifications of the user over every room (a push badge count)."""
+        count = await conn.fetchval(
+            "SELECT COUNT(*) FROM event_push_actions a WHERE a.user_id = $1 "
+            f"AND a.stream_ordering > {self._covering}",
+            user_id,
+        )
+        return int(count or 0)
+
+    async def notifications(
+        self,
+        conn: Connection,
+        user_id: str,
+        *,
+        before: int | None,
+        limit: int,
+        only_highlight: bool,
+    ) -> list[NotificationRow]:
+        """The user's notifications, newest first.
+
+        Args:
+            before: only rows with a stream ordering strictly below this.
+            limit: at most this many rows.
+            only_highlight: only rows that highlight.
+        """
+        rows = await conn.fetch(
+            "SELECT a.room_id, a.event_id, a.stream_ordering, a.actions, a.ts, "
+            f"CASE WHEN a.stream_ordering <= {self._covering} THEN 1 ELSE 0 END AS is_read "
+            "FROM event_push_actions a WHERE a.user_id = $1 AND a.stream_ordering < $2 "
+            "AND (a.highlight OR NOT $3) ORDER BY a.stream_ordering DESC LIMIT $4",
+            user_id,
+            before if before is not None else 2**62,
+            only_highlight,
+            limit,
+        )
+        return [
+            NotificationRow(
+                room_id=r["room_id"],
+                event_id=r["event_id"],
+                stream_ordering=int(r["stream_ordering"]),
+                actions=json.loads(r["actions"]),
+                ts=int(r["ts"]),
+                read=bool(r["is_read"]),
+            )
+            for r in rows
+        ]
+
+    # --- pushers ----------------------------------------------------------------
+
+    async def upsert_pusher(self, txn: Connection, pusher: Pusher) -> None:
+        """Adds the pusher, or updates the one with its (user, app_id, pushkey)."""
+        await txn.execute(
+            "INSERT INTO pushers (id, user_id, kind, app_id, pushkey, pushkey_ts, "
+            "app_display_name, device_display_name, lang, data, profile_tag, access_token_id, "
+            "device_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+            "ON CONFLICT (user_id, app_id, pushkey) DO UPDATE SET kind = EXCLUDED.kind, "
+            "pushkey_ts = EXCLUDED.pushkey_ts, app_display_name = EXCLUDED.app_display_name, "
+            "device_display_name = EXCLUDED.device_display_name, lang = EXCLUDED.lang, "
+            "data = EXCLUDED.data, profile_tag = EXCLUDED.profile_tag, "
+            "access_token_id = EXCLUDED.access_token_id, device_id = EXCLUDED.device_id, "
+            "failing_since = NULL",
+            pusher.id,
+            pusher.user_id,
+            pusher.kind,
+            pusher.app_id,
+            pusher.pushkey,
+            pusher.pushkey_ts,
+            pusher.app_display_name,
+            pusher.device_display_name,
+            pusher.lang,
+            _json(pusher.data),
+            pusher.profile_tag,
+            pusher.access_token_id,
+            pusher.device_id,
+        )
+
+    async def delete_pusher(self, txn: Connection, user_id: str, app_id: str, pushkey: str) -> int:
+        """Deletes one pusher of the user; returns how many rows went (0 or 1)."""
+        return await txn.execute(
+            "DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3",
+            user_id,
+            app_id,
+            pushkey,
+        )
+
+    async def delete_pusher_of_others(
+        self, txn: Connection, app_id: str, pushkey: str, keep_user_id: str
+    ) -> None:
+        """Deletes the pushers with this app id and pushkey of every other user."""
+        await txn.execute(
+            "DELETE FROM pushers WHERE app_id = $1 AND pushkey = $2 AND user_id <> $3",
+            app_id,
+            pushkey,
+            keep_user_id,
+        )
+
+    async def delete_pushers_of_device(self, txn: Connection, user_id: str, device_id: str) -> None:
+        await txn.execute(
+            "DELETE FROM pushers WHERE user_id = $1 AND device_id = $2", user_id, device_id
+        )
+
+    async def get_pushers(self, conn: Connection, user_id: str) -> list[Pusher]:
+        rows = await conn.fetch(
+            f"SELECT {_PUSHER_COLUMNS} FROM pushers WHERE user_id = $1 ORDER BY id", user_id
+        )
+        return [_pusher(r) for r in rows]
+
+    async def get_pusher(self, conn: Connection, pusher_id: int) -> Pusher | None:
+        row = await conn.fetchrow(f"SELECT {_PUSHER_COLUMNS} FROM pushers WHERE id = $1", pusher_id)
+        return _pusher(row) if row is not None else None
+
+    async def users_with_pushers(self, conn: Connection) -> set[str]:
+        rows = await conn.fetch("SELECT DISTINCT user_id FROM pushers")
+        return {r["user_id"] for r in rows}
+
+    async def record_delivery(
+        self,
+        txn: Connection,
+        pusher_id: int,
+        *,
+        stream_ordering: int | None,
+        failing_since: int | None,
+    ) -> None:
+        """Records the outcome of a delivery attempt (failing_since None: healthy)."""
+        await txn.execute(
+            "UPDATE pushers SET failing_since = $2, "
+            "last_stream_ordering = COALESCE($3, last_stream_ordering) WHERE id = $1",
+            pusher_id,
+            failing_since,
+            stream_ordering,
+        )

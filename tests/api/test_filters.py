@@ -1,0 +1,51 @@
+"""POST/GET /user/{userId}/filter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from tests.api.rooms_helpers import new_user
+
+
+async def test_filter_round_trips(client: TestClient[Any, Any]) -> None:
+    alice = await new_user(client, "alice")
+    definition = {"room": {"timeline": {"limit": 5, "types": ["m.room.*"]}}}
+    created = await alice.ok("POST", f"/user/{alice.user_id}/filter", definition)
+    assert isinstance(created["filter_id"], str)
+    fetched = await alice.ok("GET", f"/user/{alice.user_id}/filter/{created['filter_id']}")
+    assert fetched == definition
+
+
+async def test_filter_ids_differ_per_upload(client: TestClient[Any, Any]) -> None:
+    alice = await new_user(client, "alice")
+    a = await alice.ok("POST", f"/user/{alice.user_id}/filter", {})
+    b = await alice.ok("POST", f"/user/{alice.user_id}/filter", {})
+    assert a["filter_id"] != b["filter_id"]
+
+
+async def test_filter_of_other_user_is_forbidden(client: TestClient[Any, Any]) -> None:
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    status, data = await alice.request("POST", f"/user/{bob.user_id}/filter", {})
+    assert (status, data["errcode"]) == (403, "M_FORBIDDEN")
+    created = await bob.ok("POST", f"/user/{bob.user_id}/filter", {})
+    status, data = await alice.request("GET", f"/user/{bob.user_id}/filter/{created['filter_id']}")
+    assert (status, data["errcode"]) == (403, "M_FORBIDDEN")
+
+
+async def test_unknown_filter_is_not_found(client: TestClient[Any, Any]) -> None:
+    alice = await new_user(client, "alice")
+    status, data = await alice.request("GET", f"/user/{alice.user_id}/filter/99")
+    assert (status, data["errcode"]) == (404, "M_NOT_FOUND")
+
+
+async def test_invalid_filter_is_bad_json(client: TestClient[Any, Any]) -> None:
+    alice = await new_user(client, "alice")
+    status, data = await alice.request(
+        "POST", f"/user/{alice.user_id}/filter", {"room": {"timeline": {"types": "m.room.message"}}}
+    )
+    assert (status, data["errcode"]) == (400, "M_BAD_JSON")
+    status, data = await alice.request("POST", f"/user/{alice.user_id}/filter", [1, 2])
+    assert (status, data["errcode"]) == (400, "M_BAD_JSON")
