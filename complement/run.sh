@@ -258,6 +258,13 @@ packages() {
 }
 
 main() {
+    # One run at a time per machine: Complement removes the containers of its
+    # package when a package ends, including those of another run of that package.
+    exec 9>"${TMPDIR:-/tmp}/homeserver-complement.lock"
+    if ! flock -n 9; then
+        log "another Complement run is in progress; waiting for it"
+        flock 9
+    fi
     ensure_tools
     ensure_dockerd
     local work base image run_args=() status=0

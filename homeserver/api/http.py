@@ -13,7 +13,7 @@ from homeserver.services.container import Services
 from homeserver.services.requester import Requester
 
 SERVICES_KEY = web.AppKey("services", Services)
-REQUESTER_KEY = "hs_requester"
+REQUESTER_KEY = web.RequestKey("requester", Requester)
 
 JsonDict = dict[str, Any]
 
@@ -24,15 +24,14 @@ def services(request: web.Request) -> Services:
 
 def requester(request: web.Request) -> Requester:
     """The authenticated requester (the route's auth level guarantees one)."""
-    r = request.get(REQUESTER_KEY)
-    if not isinstance(r, Requester):
+    r: Requester | None = request.get(REQUESTER_KEY)
+    if r is None:
         raise RuntimeError("route has no authenticated requester")
     return r
 
 
 def optional_requester(request: web.Request) -> Requester | None:
-    r = request.get(REQUESTER_KEY)
-    return r if isinstance(r, Requester) else None
+    return request.get(REQUESTER_KEY)
 
 
 def _reject_constant(name: str) -> Any:

@@ -116,6 +116,12 @@ class AuthConfig(Section):
         600_000, ge=1000, description="How long a user-interactive auth session stays valid."
     )
     password_login: bool = Field(True, description="Offer m.login.password.")
+    argon2_time_cost: int = Field(
+        2, ge=1, le=20, description="argon2id passes over memory when hashing a password."
+    )
+    argon2_memory_kib: int = Field(
+        19456, ge=64, description="argon2id memory per password hash, in KiB (OWASP: 19 MiB)."
+    )
 
 
 class WellKnownConfig(Section):

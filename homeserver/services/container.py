@@ -77,7 +77,11 @@ async def build_services(
 ) -> Services:
     """Builds every service over an open, migrated database."""
     ratelimiter = RateLimiter(config.rate_limits, clock)
-    passwords = PasswordHasher(min_length=config.registration.password_min_length)
+    passwords = PasswordHasher(
+        min_length=config.registration.password_min_length,
+        time_cost=config.auth.argon2_time_cost,
+        memory_kib=config.auth.argon2_memory_kib,
+    )
     tokens = TokenService(db, clock, config)
     devices = DeviceService(db, clock)
     login = LoginService(db, config, passwords, tokens, devices)

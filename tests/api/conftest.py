@@ -28,6 +28,9 @@ def make_config(db_url: str, tmp_path: Any) -> ConfigFactory:
             "registration": {"enabled": True, "shared_secret": "s3cret"},
             "rate_limits": {"enabled": False},
             "logging": {"access_log": False},
+            # Cheap hashing keeps the suite fast; production defaults are tested
+            # in tests/services/accounts/test_passwords.py.
+            "auth": {"argon2_time_cost": 1, "argon2_memory_kib": 256},
         }
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(base.get(key), dict):

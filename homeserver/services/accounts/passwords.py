@@ -20,8 +20,8 @@ MAX_PASSWORD_LENGTH = 512
 class PasswordHasher:
     """argon2id hashes as PHC strings (``$argon2id$v=19$...``)."""
 
-    def __init__(self, *, min_length: int = 8) -> None:
-        self._argon2 = _Argon2()
+    def __init__(self, *, min_length: int = 8, time_cost: int = 2, memory_kib: int = 19456) -> None:
+        self._argon2 = _Argon2(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
         self._min_length = min_length
         # Verified against when the user does not exist, so that a login for an
         # unknown user costs as much as one with a wrong password.

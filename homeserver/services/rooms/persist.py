@@ -13,14 +13,16 @@ createRoom sends its whole batch at once). In ONE write transaction it:
 5. records the client txn id and marks redacted events;
 6. runs the caller's extra writes (e.g. a new room alias).
 
-Only after the commit does it update the room cache and the event LRU and
-tell the notifier. A failure anywhere leaves the database, the cache and the
-visible stream position as they were (an allocated position becomes a gap).
+Only after the commit does it update the room cache and the event LRU, run
+the ``after_commit`` hooks and tell the notifier. A failure anywhere before
+the commit leaves the database, the cache and the visible stream position as
+they were (an allocated position becomes a gap).
 Callers hold the room's lock (``RoomLocks``) around build + persist.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +38,11 @@ from homeserver.storage.stores.state import StateStore
 from homeserver.storage.streams import IdGenerator, StreamIdGenerator
 
 ExtraWrites = Callable[[Connection], Awaitable[None]]
+#: Runs after a batch commits, before the notifier wakes /sync (e.g. push
+#: rule evaluation, so a sync woken by the event sees its counts).
+AfterCommit = Callable[[Sequence[StoredEvent]], Awaitable[None]]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,9 @@ class EventPersister:
         self._stream = event_stream
         self._group_ids = state_group_ids
         self._clock = clock
+        #: hooks run after every commit; a failing hook is logged, never
+        #: reported to the sender (the event is already persisted)
+        self.after_commit: list[AfterCommit] = []
 
     @property
     def event_stream(self) -> StreamIdGenerator:
@@ -219,6 +229,11 @@ class EventPersister:
         for item in batch:
             if item.apply_redaction and item.pdu.redacts is not None:
                 self._cache.mark_redacted(item.pdu.redacts, item.pdu.event_id)
+        for hook in self.after_commit:
+            try:
+                await hook(stored_events)
+            except Exception:
+                logger.exception("after-commit hook %r failed for %s", hook, room_id)
         visible = self._stream.current_position()
         for stored in stored_events:
             self._notifier.on_new_event(room_id, min(stored.stream_ordering, visible), stored.pdu)
