@@ -11,6 +11,7 @@ from typing import Any
 
 from homeserver.core.canonical_json import encode_canonical_json
 from homeserver.core.errors import BadJson, CanonicalJsonError, Forbidden, NotFound
+from homeserver.notifier import Notifier
 from homeserver.services.requester import Requester
 from homeserver.storage.db import Database
 from homeserver.storage.stores.account_data import AccountDataChange, AccountDataStore
@@ -33,9 +34,15 @@ class ServerManagedType(BadJson):
 class AccountDataService:
     """Reads and writes a user's account data."""
 
-    def __init__(self, db: Database, store: AccountDataStore | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: AccountDataStore | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         self._db = db
         self._store = store or AccountDataStore()
+        self._notifier = notifier
 
     async def get(
         self, requester: Requester, user_id: str, room_id: str | None, data_type: str
@@ -103,7 +110,10 @@ class AccountDataService:
         except (CanonicalJsonError, UnicodeEncodeError) as e:
             raise BadJson("Account data is not valid JSON") from e
         async with self._db.write() as txn:
-            return await self._store.put(txn, user_id, room_id, data_type, content)
+            position = await self._store.put(txn, user_id, room_id, data_type, content)
+        if self._notifier is not None:
+            self._notifier.on_account_data(user_id, position)
+        return position
 
     async def changes_since(
         self, user_id: str, since: int, upto: int | None = None

@@ -87,19 +87,20 @@ async def build_services(
     login = LoginService(db, config, passwords, tokens, devices)
     registration = RegistrationService(db, clock, config, passwords)
     rooms, notifier = await build_rooms(config, db, clock, signing_key, ratelimiter)
-    account_data = AccountDataService(db)
+    account_data = AccountDataService(db, notifier=notifier)
     sync = await build_sync(config, db, clock, notifier, rooms, account_data)
     e2e_keys = E2EKeyService(db, clock, config.server_name, sync.streams.device_lists, notifier)
     # A deleted device takes its keys with it, in the same transaction.
     devices.deletion_hooks.append(e2e_keys.delete_device_keys)
     sync.sync.key_counts = e2e_keys.otk_counts
+    sync.sync.fallback_key_types = e2e_keys.unused_fallback_key_types
+    devices.change_hooks.append(sync.device_lists.devices_changed)
     push = PushService(db, rooms.cache, clock, config.server_name, notifier)
     devices.deletion_hooks.append(push.pushers.on_devices_deleted)
     # Push rules run after an event commits and before /sync wakes (same-sync
     # counts); the persister runs its after-commit hooks there.
-    after_commit = getattr(rooms.persister, "after_commit", None)
-    if after_commit is not None:
-        after_commit.append(push.on_persisted)
+    rooms.persister.after_commit.append(push.on_persisted)
+    sync.sections.push_counts = push.push_counts
     await push.start()
     return Services(
         config=config,

@@ -8,6 +8,7 @@ the deleting transaction, so a device and its data disappear together.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,9 @@ MAX_DEVICE_ID_LENGTH = 255
 MAX_DISPLAY_NAME_LENGTH = 1000
 
 
+logger = logging.getLogger(__name__)
+
+
 def new_device_id() -> str:
     """A new random device id: 10 upper-case letters."""
     return "".join(secrets.choice(string.ascii_uppercase) for _ in range(10))
@@ -40,6 +44,9 @@ class DeviceService:
         self._devices = DeviceStore()
         self._tokens = TokenStore()
         self.deletion_hooks: list[DevicesDeletedHook] = []
+        #: Called after a commit that added or removed devices of a user (the
+        #: device-list stream, so other users' clients refetch keys).
+        self.change_hooks: list[Callable[[str], Awaitable[object]]] = []
 
     async def list_devices(self, user_id: str) -> list[Device]:
         """The user's devices, ordered by device id."""
@@ -100,6 +107,15 @@ class DeviceService:
         """Deletes devices and revokes their tokens; unknown ids are ignored."""
         async with self._db.write() as txn:
             await self.delete_devices_in(txn, user_id, device_ids)
+        await self.devices_changed(user_id)
+
+    async def devices_changed(self, user_id: str) -> None:
+        """Announces, after commit, that the user's device list changed."""
+        for hook in self.change_hooks:
+            try:
+                await hook(user_id)
+            except Exception:
+                logger.exception("device change hook failed for %s", user_id)
 
     async def delete_devices_in(
         self, txn: Connection, user_id: str, device_ids: Sequence[str]

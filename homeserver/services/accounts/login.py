@@ -79,6 +79,7 @@ class LoginService:
         async with self._db.write() as txn:
             device_id = await self._devices.create_or_reuse(txn, user_id, device_id, display_name)
             issued = await self._tokens.issue(txn, user_id, device_id, with_refresh=with_refresh)
+        await self._devices.devices_changed(user_id)
         return LoginResult(
             user_id=user_id,
             device_id=device_id,
@@ -187,9 +188,12 @@ class LoginService:
                 await self._devices.delete_devices_in(txn, requester.user_id, [requester.device_id])
             if requester.token_id is not None:
                 await self._token_store.delete_access_token(txn, requester.token_id)
+        if requester.device_id is not None:
+            await self._devices.devices_changed(requester.user_id)
 
     async def logout_all(self, user_id: str) -> None:
         """Revokes every token of the user and deletes all their devices."""
         async with self._db.write() as txn:
             await self._devices.delete_all_devices_in(txn, user_id)
             await self._token_store.delete_all_for_user(txn, user_id)
+        await self._devices.devices_changed(user_id)

@@ -47,6 +47,10 @@ JsonDict = dict[str, Any]
 KeyCounts = Callable[[str, str], Awaitable[dict[str, int]]]
 
 
+async def _no_fallback_keys(user_id: str, device_id: str) -> list[str]:
+    return []
+
+
 async def no_key_counts(user_id: str, device_id: str) -> dict[str, int]:
     del user_id, device_id
     return {}
@@ -101,6 +105,8 @@ class SyncService:
         self._device_list_changes = device_list_changes
         self._timeout_cap_ms = timeout_cap_ms
         self.key_counts = key_counts
+        #: unused fallback key algorithms of a device (set by the E2EE service)
+        self.fallback_key_types: Callable[[str, str], Awaitable[list[str]]] = _no_fallback_keys
 
     async def sync(self, req: SyncRequest) -> JsonDict:
         """Builds a sync response, long-polling when there is nothing new."""
@@ -181,7 +187,7 @@ class SyncService:
             "to_device": {"events": to_device},
             "device_lists": device_lists,
             "device_one_time_keys_count": await self.key_counts(user_id, device_id),
-            "device_unused_fallback_key_types": [],
+            "device_unused_fallback_key_types": await self.fallback_key_types(user_id, device_id),
         }
         empty = (
             rooms.is_empty()
