@@ -203,8 +203,19 @@ class RoomSections:
             r for r in room_ids if since is None or self._typing.changed_since(r, since.typing)
         }
         receipts = await self._receipts_for(req, room_ids)
+        incremental = since is not None and not req.full_state
         for m in joined:
             room_id = m.room_id
+            if (
+                incremental
+                and room_id not in timeline_rooms
+                and room_id not in typing_changed
+                and room_id not in receipts
+                and room_id not in req.room_account_data
+            ):
+                # Nothing of this room moved since the token: skip it without
+                # touching its state (keeps an idle incremental sync O(changes)).
+                continue
             body = await self._joined_room(
                 req,
                 room_id,
