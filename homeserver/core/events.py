@@ -130,5 +130,10 @@ class PDU:
 def _ref_ids(refs: Any, room_version: RoomVersion) -> tuple[str, ...]:
     if room_version.event_format is EventFormat.V1:
         # [[event_id, {"sha256": ...}], ...]
-        return tuple(r[0] for r in refs if isinstance(r, list | tuple) and r)
-    return tuple(r for r in refs if isinstance(r, str))
+        return tuple(r[0] for r in refs if isinstance(r, (list, tuple)) and r)
+    out = tuple(refs)
+    # Hot path (every event read): the common case is already all strings.
+    for r in out:
+        if type(r) is not str:
+            return tuple(r for r in out if isinstance(r, str))
+    return out
