@@ -21,6 +21,16 @@ class InvalidToken(CoreError, ValueError):
     """A token that this server did not issue or cannot read."""
 
 
+#: Positions are stored as signed 64-bit integers (BIGINT).
+_MAX_POSITION = 2**63 - 1
+
+
+def _position(part: str, text: str) -> int:
+    if not part.isdigit() or len(part) > 19 or int(part) > _MAX_POSITION:
+        raise InvalidToken(f"invalid token {text[:40]!r}")
+    return int(part)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamToken:
     room: int = 0
@@ -45,9 +55,7 @@ class StreamToken:
             raise InvalidToken("invalid stream token: too many positions")
         values: dict[str, int] = {}
         for name, part in zip(names, parts, strict=False):
-            if not part.isdigit():
-                raise InvalidToken(f"invalid stream token {text[:40]!r}")
-            values[name] = int(part)
+            values[name] = _position(part, text)
         return cls(**values)
 
     def advance(self, **positions: int) -> StreamToken:
@@ -76,7 +84,7 @@ class RoomPosition:
         """Reads ``t<depth>-<stream>``, ``s<stream>`` or a full StreamToken (its room position)."""
         if text.startswith("t"):
             depth, sep, stream = text[1:].partition("-")
-            if sep and depth.isdigit() and stream.isdigit():
-                return cls(int(depth), int(stream))
+            if sep:
+                return cls(_position(depth, text), _position(stream, text))
             raise InvalidToken(f"invalid pagination token {text[:40]!r}")
         return cls(None, StreamToken.parse(text).room)

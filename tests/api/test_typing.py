@@ -42,10 +42,11 @@ async def test_typing_expires_after_timeout(client: TestClient[Any, Any]) -> Non
     alice = await new_user(client, "alice")
     room_id = await alice.create_room()
     await alice.ok(
-        "PUT", f"/rooms/{room_id}/typing/{alice.user_id}", {"typing": True, "timeout": 100}
+        "PUT", f"/rooms/{room_id}/typing/{alice.user_id}", {"typing": True, "timeout": 1500}
     )
+    # Generous margins: the suite runs on loaded machines.
     assert await _typing_in(alice, room_id) == [alice.user_id]
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(2.0)
     assert await _typing_in(alice, room_id) is None
 
 
