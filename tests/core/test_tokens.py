@@ -32,11 +32,9 @@ def test_stream_token_with_fewer_positions_fills_zeros() -> None:
     ["", "x1", "s", "s1__2", "s-1", "s1_2_3_4_5_6_7_8_9", "s" + "9" * 20, "t1", "t1-" + "9" * 25],
 )
 def test_unreadable_tokens_are_refused(text: str) -> None:
+    parse = RoomPosition.parse if text.startswith("t") else StreamToken.parse
     with pytest.raises(InvalidToken):
-        if text.startswith("t"):
-            RoomPosition.parse(text)
-        else:
-            StreamToken.parse(text)
+        parse(text)
 
 
 def test_advance_never_moves_backwards() -> None:
