@@ -80,6 +80,14 @@ ROUTE_MODULES: list[str] = [
     "homeserver.api.client.pushrules",
     "homeserver.api.client.notifications",
     "homeserver.api.client.pushers",
+    "homeserver.api.client.media",
+    "homeserver.api.client.search",
+    "homeserver.api.client.relations",
+    "homeserver.api.client.directory",
+    "homeserver.api.client.spaces",
+    "homeserver.api.client.room_upgrades",
+    "homeserver.api.client.reports",
+    "homeserver.api.client.timestamp",
 ]
 
 

@@ -6,6 +6,7 @@ models (``homeserver config-docs``) and a test keeps it in sync.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -184,6 +185,119 @@ class PresenceConfig(Section):
     )
 
 
+_THUMBNAIL_SIZE_RE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4}) (crop|scale)$")
+
+
+def parse_thumbnail_size(spec: str) -> tuple[int, int, str]:
+    """``"320x240 scale"`` → ``(320, 240, "scale")``.
+
+    Raises:
+        ValueError: not ``WIDTHxHEIGHT crop|scale``.
+    """
+    match = _THUMBNAIL_SIZE_RE.match(spec)
+    if match is None:
+        raise ValueError(f"thumbnail size {spec!r} is not 'WIDTHxHEIGHT crop' or '... scale'")
+    return int(match.group(1)), int(match.group(2)), match.group(3)
+
+
+class MediaConfig(Section):
+    store_path: str | None = Field(
+        None,
+        description=(
+            "Directory holding uploaded files and thumbnails. Default: <data_dir>/media. The "
+            "largest upload is limits.max_upload_bytes."
+        ),
+    )
+    user_quota_bytes: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Total bytes one user may have uploaded (403 M_RESOURCE_LIMIT_EXCEEDED above). "
+            "0: unlimited."
+        ),
+    )
+    thumbnail_sizes: list[str] = Field(
+        default_factory=lambda: [
+            "32x32 crop",
+            "96x96 crop",
+            "320x240 scale",
+            "640x480 scale",
+            "800x600 scale",
+        ],
+        description=(
+            "Thumbnail sizes the server makes, each 'WIDTHxHEIGHT crop' (exactly that size, cut "
+            "to fit) or 'WIDTHxHEIGHT scale' (fit inside, keeping the aspect ratio, never "
+            "enlarged). A request gets the closest one. Made on first request, cached on disk."
+        ),
+    )
+    max_image_pixels: int = Field(
+        32_000_000,
+        ge=1,
+        description=(
+            "Images with more pixels than this are never decoded for thumbnails (protects "
+            "against decompression bombs)."
+        ),
+    )
+    allow_legacy_unauthenticated: bool = Field(
+        False,
+        description=(
+            "Serve media uploaded from now on through the unauthenticated "
+            "/_matrix/media/v3/download and /thumbnail endpoints too. False (as Synapse's "
+            "enable_authenticated_media: true) freezes those endpoints: they serve only media "
+            "uploaded while this was true."
+        ),
+    )
+    legacy_endpoints: bool = Field(
+        True,
+        description=(
+            "Answer the unauthenticated /_matrix/media/v3/download and /thumbnail endpoints at "
+            "all. False: they always answer 404 M_NOT_FOUND."
+        ),
+    )
+    max_pending_uploads: int = Field(
+        5,
+        ge=1,
+        description=(
+            "How many ids reserved with POST /_matrix/media/v1/create a user may hold without "
+            "uploading to them (429 M_LIMIT_EXCEEDED above)."
+        ),
+    )
+    unused_expiration_ms: int = Field(
+        86_400_000,
+        ge=1000,
+        description="How long an id reserved with /create waits for its upload.",
+    )
+    max_download_wait_ms: int = Field(
+        20_000,
+        ge=0,
+        description=(
+            "Longest a download of a reserved, not yet uploaded id waits for the upload "
+            "(clients' timeout_ms is capped to this) before 504 M_NOT_YET_UPLOADED."
+        ),
+    )
+    url_preview_enabled: bool = Field(
+        False,
+        description=(
+            "URL previews (/preview_url). Not supported yet: must stay false; the endpoint "
+            "answers 404 M_UNRECOGNIZED."
+        ),
+    )
+
+    @field_validator("thumbnail_sizes")
+    @classmethod
+    def _thumbnail_sizes(cls, v: list[str]) -> list[str]:
+        for spec in v:
+            parse_thumbnail_size(spec)
+        return v
+
+    @field_validator("url_preview_enabled")
+    @classmethod
+    def _no_previews(cls, v: bool) -> bool:
+        if v:
+            raise ValueError("URL previews are not supported yet")
+        return v
+
+
 class Config(Section):
     server_name: str = Field(
         "localhost", description="The domain in user ids (@user:server_name). Cannot change later."
@@ -220,6 +334,7 @@ class Config(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
     rooms: RoomsConfig = Field(default_factory=RoomsConfig, description="Rooms.")
     presence: PresenceConfig = Field(default_factory=PresenceConfig, description="Presence.")
+    media: MediaConfig = Field(default_factory=MediaConfig, description="Media repository.")
     admins: list[str] = Field(
         default_factory=list,
         description="User ids that are server admins in addition to those flagged in the database.",

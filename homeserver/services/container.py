@@ -20,13 +20,27 @@ from homeserver.services.clock import Clock
 from homeserver.services.e2e.backup import KeyBackupService
 from homeserver.services.e2e.cross_signing import CrossSigningService
 from homeserver.services.e2e.keys import E2EKeyService
+from homeserver.services.media import MediaService
 from homeserver.services.profiles import ProfileService
 from homeserver.services.push import PushService
 from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.requester import Requester
 from homeserver.services.rooms import Rooms, build_rooms
+from homeserver.services.rooms.directory import DirectoryService
+from homeserver.services.rooms.profile_sync import ProfilePropagator
+from homeserver.services.rooms.relations import RelationsService
+from homeserver.services.rooms.reports import ReportService
+from homeserver.services.rooms.search import SearchService
+from homeserver.services.rooms.spaces import SpaceHierarchy
+from homeserver.services.rooms.threads import ThreadsService
+from homeserver.services.rooms.timestamp import TimestampLookup
+from homeserver.services.rooms.upgrade import RoomUpgrader
+from homeserver.services.rooms.visibility import HistoryVisibility
 from homeserver.services.sync import Sync, build_sync
 from homeserver.storage.db import Database
+from homeserver.storage.stores.directory import DirectoryStore
+from homeserver.storage.stores.relations import RelationStore
+from homeserver.storage.stores.search import SearchStore
 
 if TYPE_CHECKING:
     from signedjson.types import SigningKey
@@ -66,6 +80,15 @@ class Services:
     cross_signing: CrossSigningService
     key_backup: KeyBackupService
     push: PushService
+    media: MediaService
+    search: SearchService
+    relations: RelationsService
+    threads: ThreadsService
+    directory: DirectoryService
+    spaces: SpaceHierarchy
+    room_upgrades: RoomUpgrader
+    reports: ReportService
+    timestamps: TimestampLookup
 
     async def close(self) -> None:
         """Stops background work (the app's cleanup context calls this)."""
@@ -102,6 +125,26 @@ async def build_services(
     rooms.persister.after_commit.append(push.on_persisted)
     sync.sections.push_counts = push.push_counts
     await push.start()
+    media = MediaService(db, clock, config)
+    await media.setup()
+    relation_store = RelationStore()
+    history = HistoryVisibility(db, rooms.state_store, rooms.cache)
+    relations = RelationsService(
+        db, relation_store, rooms.events_store, rooms.cache, history, rooms.read
+    )
+    # Every served event gets its bundled aggregations; new relations are checked.
+    rooms.read.bundler = relations.bundle_aggregations
+    rooms.send.message_checks.append(relations.check_new_relation)
+    search = SearchService(
+        db, SearchStore(), rooms.events_store, rooms.state_store, rooms.cache, rooms.read
+    )
+    # The search index follows every committed event (and redaction).
+    rooms.persister.after_commit.append(search.on_persisted)
+    directory_store = DirectoryStore()
+    directory = DirectoryService(db, rooms, clock, config.server_name, directory_store)
+    profiles = ProfileService(db, config)
+    # A new displayname or avatar is sent to every room the user is joined to.
+    profiles.on_profile_changed.append(ProfilePropagator(db, rooms).on_profile_changed)
     return Services(
         config=config,
         clock=clock,
@@ -109,7 +152,7 @@ async def build_services(
         signing_key=signing_key,
         ratelimiter=ratelimiter,
         auth=tokens,
-        profiles=ProfileService(db, config),
+        profiles=profiles,
         account_data=account_data,
         passwords=passwords,
         tokens=tokens,
@@ -126,4 +169,13 @@ async def build_services(
         cross_signing=CrossSigningService(db, clock, e2e_keys),
         key_backup=KeyBackupService(db),
         push=push,
+        media=media,
+        search=search,
+        relations=relations,
+        threads=ThreadsService(db, relation_store, rooms.cache, history, rooms.read),
+        directory=directory,
+        spaces=SpaceHierarchy(rooms),
+        room_upgrades=RoomUpgrader(db, rooms, directory, directory_store),
+        reports=ReportService(db, rooms, clock, directory_store),
+        timestamps=TimestampLookup(db, rooms, directory_store),
     )

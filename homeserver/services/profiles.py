@@ -9,6 +9,7 @@ not found.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from homeserver.config.model import Config
@@ -93,6 +94,10 @@ def _check_value(key: str, value: Any) -> Any:
     return value
 
 
+#: Called with the user id after a displayname or avatar_url change commits.
+ProfileHook = Callable[[str], Awaitable[None]]
+
+
 class ProfileService:
     """Reads and changes user profiles."""
 
@@ -100,6 +105,7 @@ class ProfileService:
         self._db = db
         self._server_name = config.server_name
         self._store = store or ProfileStore()
+        self.on_profile_changed: list[ProfileHook] = []
 
     async def on_user_registered(
         self, txn: Connection, user_id: str, displayname: str | None
@@ -155,6 +161,8 @@ class ProfileService:
             updated = _with_field(current, key, value)
             _check_size(updated)
             await self._store.put(txn, updated)
+        if key in ("displayname", "avatar_url"):
+            await self._profile_changed(user_id)
 
     async def delete_field(self, requester: Requester, user_id: str, key: str) -> None:
         """Removes one field from the requester's own profile (absent is fine).
@@ -175,6 +183,12 @@ class ProfileService:
                 extra = {k: v for k, v in current.extra_fields.items() if k != key}
                 updated = Profile(user_id, current.displayname, current.avatar_url, extra)
             await self._store.put(txn, updated)
+        if key in ("displayname", "avatar_url"):
+            await self._profile_changed(user_id)
+
+    async def _profile_changed(self, user_id: str) -> None:
+        for hook in self.on_profile_changed:
+            await hook(user_id)
 
     def _check_owner(self, requester: Requester, user_id: str) -> None:
         if requester.user_id != user_id:

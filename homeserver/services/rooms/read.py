@@ -15,7 +15,7 @@ gap just before the event with that key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,11 @@ class RoomReader:
         self._cache = cache
         self._visibility = visibility
         self._clock = clock
+        #: adds ``unsigned["m.relations"]`` to served events (set by the
+        #: relations service): ``(requester, events) -> {event_id: bundle}``
+        self.bundler: (
+            Callable[[Requester, Sequence[StoredEvent]], Awaitable[dict[str, JsonDict]]] | None
+        ) = None
 
     # --- access -------------------------------------------------------------------
 
@@ -149,6 +154,12 @@ class RoomReader:
                     prev_event=prev.pdu if prev is not None else None,
                 )
             )
+        if self.bundler is not None and out:
+            bundles = await self.bundler(requester, stored_list)
+            for event in out:
+                bundle = bundles.get(event["event_id"])
+                if bundle:
+                    event["unsigned"]["m.relations"] = bundle
         return out
 
     async def _state_events(self, ids: Iterable[str]) -> list[StoredEvent]:

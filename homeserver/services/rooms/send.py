@@ -44,6 +44,8 @@ JsonDict = dict[str, Any]
 #: Hook run under the room lock with the current snapshot, before building:
 #: may adjust the content or refuse (membership rules that need more state).
 Prepare = Callable[[RoomSnapshot], Awaitable[Mapping[str, Any] | None]]
+#: A check on a client's new message event: (requester, room, type, content).
+MessageCheck = Callable[[Requester, str, str, Mapping[str, Any]], Awaitable[None]]
 
 
 class BadAlias(MatrixError):
@@ -100,6 +102,9 @@ class EventSender:
         self._clock = clock
         self._server_name = server_name
         self._signing_key = signing_key
+        #: checks run on a client's message event before it is built (e.g.
+        #: the relation rules); each raises a MatrixError to refuse it
+        self.message_checks: list[MessageCheck] = []
 
     # --- client entry points ------------------------------------------------
 
@@ -119,6 +124,8 @@ class EventSender:
         if event_type == "m.room.redaction":
             # Redactions have their own endpoint, which checks the target.
             raise Forbidden("Send redactions with the /redact endpoint")
+        for check in self.message_checks:
+            await check(requester, room_id, event_type, content)
         pdu = await self.send(requester.user_id, room_id, event_type, content, txn=txn)
         return pdu.event_id
 
