@@ -112,6 +112,23 @@ def access_token_of(request: web.Request) -> str | None:
     return request.query.get("access_token") or None
 
 
+def _masquerade_device(request: web.Request) -> str | None:
+    """The device an appservice acts as (MSC3202 name first, then MSC4190's)."""
+    return request.query.get("org.matrix.msc3202.device_id") or request.query.get("device_id")
+
+
+def _is_appservice_request(request: web.Request) -> bool:
+    """An unauthenticated route called with an as_token (appservices are not
+    rate-limited, e.g. when registering their users)."""
+    try:
+        token = access_token_of(request)
+    except MatrixError:
+        return False
+    if token is None:
+        return False
+    return services(request).appservices.auth.appservice_for_token(token) is not None
+
+
 def wrap_handler(route: Route) -> Handler:
     """Adds the route's authentication and rate limiting around its handler."""
     inner = route.handler
@@ -127,7 +144,11 @@ def wrap_handler(route: Route) -> Handler:
                 if auth is not Auth.OPTIONAL:
                     raise MissingToken("Missing access token")
             else:
-                requester = await svc.auth.requester_for_token(token)
+                # An appservice's as_token acts as its sender, or as the
+                # user (and device) it masquerades as with ?user_id= / ?device_id=.
+                requester = await svc.appservices.requester_for_token(
+                    token, request.query.get("user_id"), _masquerade_device(request)
+                ) or await svc.auth.requester_for_token(token)
                 if requester.is_guest and auth in (Auth.USER, Auth.ADMIN):
                     raise MatrixError("Guest access not allowed", code=Codes.GUEST_ACCESS_FORBIDDEN)
                 if auth is Auth.ADMIN and not requester.is_admin:
@@ -137,7 +158,7 @@ def wrap_handler(route: Route) -> Handler:
             if requester is not None:
                 if not requester.ratelimit_exempt:
                     svc.ratelimiter.check(limit, requester.user_id)
-            else:
+            elif not _is_appservice_request(request):
                 svc.ratelimiter.check(limit, request.remote or "-")
         return await inner(request)
 

@@ -88,6 +88,11 @@ ROUTE_MODULES: list[str] = [
     "homeserver.api.client.room_upgrades",
     "homeserver.api.client.reports",
     "homeserver.api.client.timestamp",
+    "homeserver.api.client.voip",
+    "homeserver.api.client.rtc",
+    "homeserver.api.client.delayed_events",
+    "homeserver.api.client.openid",
+    "homeserver.api.federation.openid",
 ]
 
 

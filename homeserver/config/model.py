@@ -117,12 +117,47 @@ class AuthConfig(Section):
         600_000, ge=1000, description="How long a user-interactive auth session stays valid."
     )
     password_login: bool = Field(True, description="Offer m.login.password.")
+    login_token_enabled: bool = Field(
+        False,
+        description=(
+            "Let a logged-in user get a single-use m.login.token for signing in another device "
+            "(POST /login/get_token, the m.get_login_token capability)."
+        ),
+    )
     argon2_time_cost: int = Field(
         2, ge=1, le=20, description="argon2id passes over memory when hashing a password."
     )
     argon2_memory_kib: int = Field(
         19456, ge=64, description="argon2id memory per password hash, in KiB (OWASP: 19 MiB)."
     )
+
+
+class SupportContact(Section):
+    role: str = Field(
+        description="The contact's role, e.g. m.role.admin or m.role.security.",
+        min_length=1,
+    )
+    matrix_id: str | None = Field(None, description="A Matrix user id to contact.")
+    email_address: str | None = Field(None, description="An email address to contact.")
+
+    @model_validator(mode="after")
+    def _one_way_to_reach(self) -> SupportContact:
+        if self.matrix_id is None and self.email_address is None:
+            raise ValueError("a support contact needs matrix_id or email_address")
+        return self
+
+
+class SupportConfig(Section):
+    contacts: list[SupportContact] = Field(
+        default_factory=list, description="Who to contact about the server."
+    )
+    support_page: str | None = Field(None, description="URL of a support web page.")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SupportConfig:
+        if not self.contacts and self.support_page is None:
+            raise ValueError("support needs contacts or support_page")
+        return self
 
 
 class WellKnownConfig(Section):
@@ -138,6 +173,23 @@ class WellKnownConfig(Section):
         description=(
             "Delegated federation server (host:port) served at /.well-known/matrix/server. "
             "Unset: the endpoint answers 404."
+        ),
+    )
+    support: SupportConfig | None = Field(
+        None,
+        description=(
+            "Server support contacts served at /.well-known/matrix/support. Unset: the "
+            "endpoint answers 404."
+        ),
+    )
+
+
+class UserDirectoryConfig(Section):
+    search_all_users: bool = Field(
+        False,
+        description=(
+            "Search every local user. Off: only users sharing a room with the searcher or "
+            "joined to a public room."
         ),
     )
 
@@ -298,6 +350,64 @@ class MediaConfig(Section):
         return v
 
 
+class VoipConfig(Section):
+    turn_uris: list[str] = Field(
+        default_factory=list,
+        description=(
+            "TURN server URIs handed to clients by /voip/turnServer, e.g. "
+            "'turn:turn.example.org:3478?transport=udp'. Empty: the endpoint answers {}."
+        ),
+    )
+    turn_shared_secret: str | None = Field(
+        None,
+        description=(
+            "coturn's static-auth-secret: credentials are '<expiry>:<user_id>' and "
+            "base64(HMAC-SHA1(secret, username)), valid for turn_user_lifetime_ms."
+        ),
+    )
+    turn_username: str | None = Field(
+        None, description="Static TURN username, used when turn_shared_secret is unset."
+    )
+    turn_password: str | None = Field(
+        None, description="Static TURN password, used with turn_username."
+    )
+    turn_user_lifetime_ms: int = Field(
+        86_400_000, ge=1000, description="How long shared-secret TURN credentials stay valid."
+    )
+    turn_allow_guests: bool = Field(True, description="Give TURN credentials to guests too.")
+
+
+class DelayedEventsConfig(Section):
+    max_delay_ms: int = Field(
+        86_400_000,
+        ge=1,
+        description=(
+            "Longest delay a client may ask for (MSC4140); longer requests get "
+            "400 M_MAX_DELAY_EXCEEDED."
+        ),
+    )
+    max_per_user: int = Field(
+        100,
+        ge=1,
+        description="How many delayed events one user may have scheduled at once (429 above).",
+    )
+
+
+class RtcConfig(Section):
+    livekit_service_url: str | None = Field(
+        None,
+        description=(
+            "The LiveKit JWT service (lk-jwt-service) that Element Call uses as its MatrixRTC "
+            "transport (MSC4143), advertised in /.well-known/matrix/client and "
+            "/rtc/transports. Unset: no transport is advertised."
+        ),
+    )
+    delayed_events: DelayedEventsConfig = Field(
+        default_factory=DelayedEventsConfig,
+        description="Delayed events (MSC4140), which calls use to leave reliably.",
+    )
+
+
 class Config(Section):
     server_name: str = Field(
         "localhost", description="The domain in user ids (@user:server_name). Cannot change later."
@@ -335,9 +445,23 @@ class Config(Section):
     rooms: RoomsConfig = Field(default_factory=RoomsConfig, description="Rooms.")
     presence: PresenceConfig = Field(default_factory=PresenceConfig, description="Presence.")
     media: MediaConfig = Field(default_factory=MediaConfig, description="Media repository.")
+    voip: VoipConfig = Field(default_factory=VoipConfig, description="1:1 calls: TURN servers.")
+    rtc: RtcConfig = Field(
+        default_factory=RtcConfig, description="Group calls (MatrixRTC / Element Call)."
+    )
+    user_directory: UserDirectoryConfig = Field(
+        default_factory=UserDirectoryConfig, description="User directory search."
+    )
     admins: list[str] = Field(
         default_factory=list,
         description="User ids that are server admins in addition to those flagged in the database.",
+    )
+    app_service_config_files: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Application service registration files (Synapse's YAML format). An invalid file "
+            "stops startup with a message naming the file and the field."
+        ),
     )
 
     @field_validator("server_name")

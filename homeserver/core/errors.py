@@ -60,6 +60,12 @@ class Codes(StrEnum):
     INVALID_ROOM_VERSION = "M_INVALID_ROOM_VERSION"  # not in spec; Synapse-compatible
     BAD_ALIAS = "M_BAD_ALIAS"
     EXPIRED_ACCOUNT = "ORG_MATRIX_EXPIRED_ACCOUNT"
+    # Application services (appservice ping and device masquerading).
+    URL_NOT_SET = "M_URL_NOT_SET"
+    BAD_STATUS = "M_BAD_STATUS"
+    CONNECTION_FAILED = "M_CONNECTION_FAILED"
+    CONNECTION_TIMEOUT = "M_CONNECTION_TIMEOUT"
+    UNKNOWN_DEVICE = "M_UNKNOWN_DEVICE"  # not in spec; Synapse-compatible
 
 
 #: Default HTTP status of each errcode; an exception may override it.
@@ -110,6 +116,11 @@ STATUS_FOR_CODE: dict[Codes, int] = {
     Codes.INVALID_ROOM_VERSION: 400,
     Codes.BAD_ALIAS: 400,
     Codes.EXPIRED_ACCOUNT: 403,
+    Codes.URL_NOT_SET: 400,
+    Codes.BAD_STATUS: 502,
+    Codes.CONNECTION_FAILED: 502,
+    Codes.CONNECTION_TIMEOUT: 504,
+    Codes.UNKNOWN_DEVICE: 400,
 }
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from homeserver.config.model import Config
 from homeserver.notifier import Notifier
 from homeserver.services.account_data import AccountDataService
+from homeserver.services.admin import Admin, build_admin
 from homeserver.services.accounts.account import AccountService
 from homeserver.services.accounts.devices import DeviceService
 from homeserver.services.accounts.login import LoginService
@@ -16,16 +17,21 @@ from homeserver.services.accounts.registration import RegistrationService
 from homeserver.services.accounts.shared_secret import SharedSecretRegistration
 from homeserver.services.accounts.tokens import TokenService
 from homeserver.services.accounts.uia import UIAService
+from homeserver.services.appservice import AppServices
+from homeserver.services.appservice.namespaces import AppService
+from homeserver.services.appservice.registration import load_registrations
 from homeserver.services.clock import Clock
 from homeserver.services.e2e.backup import KeyBackupService
 from homeserver.services.e2e.cross_signing import CrossSigningService
 from homeserver.services.e2e.keys import E2EKeyService
 from homeserver.services.media import MediaService
+from homeserver.services.openid import OpenIdTokens
 from homeserver.services.profiles import ProfileService
 from homeserver.services.push import PushService
 from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.requester import Requester
 from homeserver.services.rooms import Rooms, build_rooms
+from homeserver.services.rooms.delayed import DelayedEvents
 from homeserver.services.rooms.directory import DirectoryService
 from homeserver.services.rooms.profile_sync import ProfilePropagator
 from homeserver.services.rooms.relations import RelationsService
@@ -37,7 +43,9 @@ from homeserver.services.rooms.timestamp import TimestampLookup
 from homeserver.services.rooms.upgrade import RoomUpgrader
 from homeserver.services.rooms.visibility import HistoryVisibility
 from homeserver.services.sync import Sync, build_sync
+from homeserver.services.voip import TurnCredentials
 from homeserver.storage.db import Database
+from homeserver.storage.stores.delayed_events import DelayedEventStore
 from homeserver.storage.stores.directory import DirectoryStore
 from homeserver.storage.stores.relations import RelationStore
 from homeserver.storage.stores.search import SearchStore
@@ -89,16 +97,30 @@ class Services:
     room_upgrades: RoomUpgrader
     reports: ReportService
     timestamps: TimestampLookup
+    admin: Admin
+    turn: TurnCredentials
+    openid: OpenIdTokens
+    delayed_events: DelayedEvents
+
+    appservices: AppServices
 
     async def close(self) -> None:
         """Stops background work (the app's cleanup context calls this)."""
+        await self.appservices.stop()
         await self.push.stop()
+        await self.delayed_events.stop()
 
 
 async def build_services(
     config: Config, db: Database, clock: Clock, signing_key: SigningKey
 ) -> Services:
     """Builds every service over an open, migrated database."""
+    # Read the appservice registrations first: an invalid one stops startup
+    # (ConfigError naming the file and field) before any background task runs.
+    appservice_list = [
+        AppService.of(r, config.server_name)
+        for r in load_registrations(config.app_service_config_files)
+    ]
     ratelimiter = RateLimiter(config.rate_limits, clock)
     passwords = PasswordHasher(
         min_length=config.registration.password_min_length,
@@ -122,7 +144,8 @@ async def build_services(
     devices.deletion_hooks.append(push.pushers.on_devices_deleted)
     # Push rules run after an event commits and before /sync wakes (same-sync
     # counts); the persister runs its after-commit hooks there.
-    rooms.persister.after_commit.append(push.on_persisted)
+    rooms.persister.in_transaction.append(push.actions.write_in)
+    rooms.persister.after_commit.append(push.actions.after_commit)
     sync.sections.push_counts = push.push_counts
     await push.start()
     media = MediaService(db, clock, config)
@@ -139,12 +162,38 @@ async def build_services(
         db, SearchStore(), rooms.events_store, rooms.state_store, rooms.cache, rooms.read
     )
     # The search index follows every committed event (and redaction).
-    rooms.persister.after_commit.append(search.on_persisted)
+    rooms.persister.in_transaction.append(search.index_in)
     directory_store = DirectoryStore()
     directory = DirectoryService(db, rooms, clock, config.server_name, directory_store)
     profiles = ProfileService(db, config)
     # A new displayname or avatar is sent to every room the user is joined to.
     profiles.on_profile_changed.append(ProfilePropagator(db, rooms).on_profile_changed)
+    account = AccountService(db, passwords, devices)
+    admin = build_admin(
+        db,
+        clock,
+        config,
+        registration=registration,
+        account=account,
+        devices=devices,
+        passwords=passwords,
+        profiles=profiles,
+        pushers=push.pushers,
+        rooms=rooms,
+        directory_store=directory_store,
+    )
+    delayed_events = DelayedEvents(
+        db, DelayedEventStore(), rooms.send, clock, config.rtc.delayed_events
+    )
+    # Newer state set by someone else cancels a pending delayed state event (MSC4140).
+    rooms.persister.after_commit.append(delayed_events.on_persisted)
+    await delayed_events.start()
+    appservices = AppServices(db, clock, config, appservice_list, rooms, registration)
+    # Registering a user in an appservice's exclusive namespace is refused.
+    registration.username_checks.append(appservices.check_not_exclusive)
+    # Appservice feeds follow the events stream; the hook only wakes them.
+    rooms.persister.after_commit.append(appservices.sender.on_persisted)
+    await appservices.start()
     return Services(
         config=config,
         clock=clock,
@@ -160,7 +209,7 @@ async def build_services(
         login=login,
         registration=registration,
         uia=UIAService(db, clock, config, login),
-        account=AccountService(db, passwords, devices),
+        account=account,
         shared_secret_registration=SharedSecretRegistration(db, clock, config, registration, login),
         notifier=notifier,
         rooms=rooms,
@@ -178,4 +227,9 @@ async def build_services(
         room_upgrades=RoomUpgrader(db, rooms, directory, directory_store),
         reports=ReportService(db, rooms, clock, directory_store),
         timestamps=TimestampLookup(db, rooms, directory_store),
+        appservices=appservices,
+        admin=admin,
+        turn=TurnCredentials(config.voip, clock),
+        openid=OpenIdTokens(db, clock),
+        delayed_events=delayed_events,
     )

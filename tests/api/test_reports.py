@@ -21,9 +21,12 @@ async def test_report_event_is_stored(client: Client) -> None:
     room_id = await alice.create_room(preset="public_chat")
     await bob.join(room_id)
     event_id = await alice.send(room_id, "rude")
-    assert await bob.ok(
-        "POST", f"/rooms/{room_id}/report/{event_id}", {"reason": "rude", "score": -100}
-    ) == {}
+    assert (
+        await bob.ok(
+            "POST", f"/rooms/{room_id}/report/{event_id}", {"reason": "rude", "score": -100}
+        )
+        == {}
+    )
     reports = await services_of(client).reports.reports()
     assert len(reports) == 1
     report = reports[0]
@@ -89,9 +92,7 @@ async def test_report_room_by_non_member(client: Client) -> None:
     room_id = await alice.create_room()
     assert await bob.ok("POST", f"/rooms/{room_id}/report", {"reason": ""}) == {}
     reports = await services_of(client).reports.reports()
-    assert [(r.room_id, r.event_id, r.user_id) for r in reports] == [
-        (room_id, None, bob.user_id)
-    ]
+    assert [(r.room_id, r.event_id, r.user_id) for r in reports] == [(room_id, None, bob.user_id)]
 
 
 async def test_report_room_unknown_is_404_and_reason_required(client: Client) -> None:
@@ -105,8 +106,9 @@ async def test_report_room_unknown_is_404_and_reason_required(client: Client) ->
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
     max_leaves=8,
 )
 

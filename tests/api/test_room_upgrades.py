@@ -84,9 +84,7 @@ async def test_upgrade_raises_upgrader_then_restores_levels(client: Client) -> N
         },
     )
     assert status == 200
-    new = (await bob.ok("POST", f"/rooms/{old}/upgrade", {"new_version": "11"}))[
-        "replacement_room"
-    ]
+    new = (await bob.ok("POST", f"/rooms/{old}/upgrade", {"new_version": "11"}))["replacement_room"]
     assert (await state(bob, new, "m.room.name"))["name"] == "N"
     levels = await state(bob, new, "m.room.power_levels")
     assert levels["users"][bob.user_id] == 60

@@ -125,7 +125,9 @@ async def test_hierarchy_token_with_changed_parameters_is_400(client: Client) ->
         await add_child(alice, space, await alice.create_room(preset="public_chat"))
     _, body = await hierarchy(alice, space, limit="1")
     token = body["next_batch"]
-    status, body = await hierarchy(alice, space, limit="1", suggested_only="true", **{"from": token})
+    status, body = await hierarchy(
+        alice, space, limit="1", suggested_only="true", **{"from": token}
+    )
     assert (status, body["errcode"]) == (400, "M_INVALID_PARAM")
     status, body = await hierarchy(alice, space, **{"from": "bogus"})
     assert (status, body["errcode"]) == (400, "M_INVALID_PARAM")

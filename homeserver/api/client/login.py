@@ -41,7 +41,11 @@ async def get_login(request: web.Request) -> web.Response:
     flows: list[dict[str, Any]] = []
     if services(request).config.auth.password_login:
         flows.append({"type": PASSWORD})
-    flows.append({"type": TOKEN})
+    token_flow: dict[str, Any] = {"type": TOKEN}
+    if services(request).config.auth.login_token_enabled:
+        # Tells signed-out clients that POST /login/get_token is offered.
+        token_flow["get_login_token"] = True
+    flows.append(token_flow)
     return json_response({"flows": flows})
 
 

@@ -14,10 +14,12 @@ from homeserver.api.http import (
     json_response,
     services,
 )
+from homeserver.api.middleware import access_token_of
 from homeserver.api.routing import CLIENT_V1, CLIENT_V3, Auth, Route
 from homeserver.core.errors import Forbidden, InvalidParam, MissingParam
 from homeserver.services.accounts.devices import MAX_DEVICE_ID_LENGTH, MAX_DISPLAY_NAME_LENGTH
 from homeserver.services.accounts.uia import DUMMY, REGISTRATION_TOKEN
+from homeserver.services.appservice import APPSERVICE_LOGIN_TYPE
 
 
 def check_device_id(device_id: str) -> None:
@@ -56,6 +58,9 @@ async def post_register(request: web.Request) -> web.Response:
     - The username (lower-cased; generated when absent) and the password are
       checked before UIA starts: M_INVALID_USERNAME, M_USER_IN_USE,
       M_WEAK_PASSWORD, M_MISSING_PARAM.
+    - ``type: m.login.application_service`` with an appservice's as_token
+      registers ``username`` in its users namespace (M_EXCLUSIVE outside it);
+      a normal registration inside an exclusive namespace is M_EXCLUSIVE.
     - ``inhibit_login`` returns only ``user_id``; otherwise a device (reused
       when ``device_id`` names one) and tokens, with a refresh token when
       ``refresh_token`` is true.
@@ -70,7 +75,13 @@ async def post_register(request: web.Request) -> web.Response:
     inhibit_login = get_bool(body, "inhibit_login")
     with_refresh = get_bool(body, "refresh_token")
 
-    if kind == "guest":
+    if body.get("type") == APPSERVICE_LOGIN_TYPE:
+        # An appservice registers a user in its namespace with its as_token,
+        # whether or not registration is open.
+        user_id = await svc.appservices.register_user(
+            access_token_of(request), get_str(body, "username")
+        )
+    elif kind == "guest":
         if not config.allow_guests:
             raise Forbidden("Guest access is disabled on this server")
         user_id = await svc.registration.register_guest()

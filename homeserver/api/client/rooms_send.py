@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from homeserver.api.http import json_object, json_response, requester, services
+from homeserver.api.client.delayed_events import requested_delay, schedule_from_request
+from homeserver.api.http import json_object, json_response, query_int, requester, services
 from homeserver.api.routing import CLIENT_V3, Auth, Route
 from homeserver.core.errors import InvalidIdentifier, InvalidParam
 from homeserver.core.ids import parse_event_id, parse_room_id
@@ -36,6 +37,14 @@ def txn_key(request: web.Request, who: Requester, path: str) -> TxnKey:
     return TxnKey(who.user_id, who.device_id or "", path, request.match_info["txnId"])
 
 
+def appservice_ts(request: web.Request, who: Requester) -> int | None:
+    """The ``ts`` query parameter, honoured only for appservices (spec:
+    "Timestamp massaging"); ignored for everyone else."""
+    if who.appservice_id is None or "ts" not in request.query:
+        return None
+    return query_int(request, "ts", minimum=0, maximum=2**53 - 1)
+
+
 async def put_send_event(request: web.Request) -> web.Response:
     """PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}
 
@@ -46,11 +55,14 @@ async def put_send_event(request: web.Request) -> web.Response:
     """
     room_id = room_id_param(request)
     event_type = request.match_info["eventType"]
+    delay_ms = requested_delay(request)
+    if delay_ms is not None:  # MSC4140: scheduled, not sent now
+        return await schedule_from_request(request, room_id, event_type, None, delay_ms)
     content = await json_object(request)
     who = requester(request)
     txn = txn_key(request, who, f"/rooms/{room_id}/send/{event_type}/{request.match_info['txnId']}")
     event_id = await services(request).rooms.send.send_message(
-        who, room_id, event_type, content, txn
+        who, room_id, event_type, content, txn, ts=appservice_ts(request, who)
     )
     return json_response({"event_id": event_id})
 
@@ -68,6 +80,9 @@ async def put_state_event(request: web.Request) -> web.Response:
     room_id = room_id_param(request)
     event_type = request.match_info["eventType"]
     state_key = request.match_info.get("stateKey", "")
+    delay_ms = requested_delay(request)
+    if delay_ms is not None:  # MSC4140: scheduled, not sent now
+        return await schedule_from_request(request, room_id, event_type, state_key, delay_ms)
     content = await json_object(request)
     event_id = await services(request).rooms.send.send_state(
         requester(request), room_id, event_type, state_key, content

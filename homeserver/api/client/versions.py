@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from homeserver.api.client.rtc import rtc_transports
 from homeserver.api.http import json_response, services
 from homeserver.api.routing import CLIENT_V3, Auth, Route
 from homeserver.core.errors import NotFound
@@ -29,7 +30,9 @@ async def get_versions(request: web.Request) -> web.Response:
 
     https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientversions
     """
-    return json_response({"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": {}})
+    return json_response(
+        {"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": {"org.matrix.msc4140": True}}
+    )
 
 
 async def get_capabilities(request: web.Request) -> web.Response:
@@ -54,7 +57,7 @@ async def get_capabilities(request: web.Request) -> web.Response:
                 "m.set_displayname": {"enabled": True},
                 "m.set_avatar_url": {"enabled": True},
                 "m.3pid_changes": {"enabled": False},
-                "m.get_login_token": {"enabled": False},
+                "m.get_login_token": {"enabled": config.auth.login_token_enabled},
             }
         }
     )
@@ -69,8 +72,13 @@ async def get_well_known_client(request: web.Request) -> web.Response:
     base = config.well_known.client_base_url or config.public_baseurl
     if not base:
         raise NotFound("No .well-known configured")
+    body: dict[str, object] = {"m.homeserver": {"base_url": base}}
+    # MSC4143: the LiveKit service Element Call uses for group calls.
+    transports = rtc_transports(config)
+    if transports:
+        body["org.matrix.msc4143.rtc_foci"] = transports
     return json_response(
-        {"m.homeserver": {"base_url": base}},
+        body,
         headers={"Access-Control-Allow-Origin": "*"},
     )
 

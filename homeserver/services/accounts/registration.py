@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 import string
+from collections.abc import Callable
 
 from homeserver.config.model import Config
 from homeserver.core.errors import InvalidIdentifier, InvalidParam, InvalidUsername, UserInUse
@@ -46,6 +47,9 @@ class RegistrationService:
         self._accounts = AccountStore()
         self._profiles = ProfileStore()
         self._reg_tokens = RegistrationTokenStore()
+        #: checks on a user id a client asks to register (e.g. appservice
+        #: exclusive namespaces: M_EXCLUSIVE); each raises a MatrixError
+        self.username_checks: list[Callable[[str], None]] = []
 
     def user_id_for(self, localpart: str, *, allow_numeric: bool = False) -> str:
         """Checks a localpart for a new account and builds its user id.
@@ -79,6 +83,8 @@ class RegistrationService:
             UserInUse: the user id is taken (also by a deactivated account).
         """
         user_id = self.user_id_for(localpart)
+        for check in self.username_checks:
+            check(user_id)
         async with self._db.read() as conn:
             if await self._accounts.exists(conn, user_id):
                 raise UserInUse("User ID already taken")

@@ -1,8 +1,10 @@
 """Evaluating push rules for every new event (spec "Server behaviour").
 
-``PushActions.on_new_event(pdu, stream_ordering)`` runs after an event
-commits and before ``/sync`` waiters are woken, so the new unread counts
-appear in the same ``/sync`` response as the event (spec requirement). For
+``PushActions.write_in`` runs inside the transaction that persists an event
+(so the event and its unread counts commit together, before ``/sync``
+waiters are woken: the counts appear in the same ``/sync`` response as the
+event, as the spec requires); ``after_commit`` then hands notifications to
+the pushers. ``on_new_event`` does the same in a transaction of its own. For
 each local user in the room other than the sender (joined members, plus the
 target of an invite) it evaluates the user's compiled rules and stores one
 ``event_push_actions`` row per user the rules notify, in one batched write.
@@ -31,11 +33,14 @@ from homeserver.core.push.rules import notify_and_highlight
 from homeserver.services.clock import Clock
 from homeserver.services.push.rules import PushRulesService
 from homeserver.services.rooms.cache import RoomCache, RoomSnapshot
-from homeserver.storage.db import Database
+from homeserver.storage.db import Connection, Database
 from homeserver.storage.stores.events import StoredEvent
 from homeserver.storage.stores.push import MAIN_THREAD, WHOLE_ROOM, PushActionRow, PushStore
 
 logger = logging.getLogger(__name__)
+
+#: Bound on undelivered batches kept between a transaction and its commit.
+_MAX_PENDING = 1000
 
 JsonDict = dict[str, Any]
 
@@ -102,6 +107,8 @@ class PushActions:
         self._clock = clock
         self._local_suffix = ":" + server_name
         self._sinks: list[PushSink] = []
+        #: rows written inside a persist transaction, delivered after its commit
+        self._pending: dict[str, list[PushActionRow]] = {}
 
     def add_sink(self, sink: PushSink) -> None:
         """Registers a receiver of notifications for users with pushers."""
@@ -150,22 +157,57 @@ class PushActions:
         return users
 
     async def _process(self, pdu: PDU, stream_ordering: int) -> None:
-        thread_id = thread_of(pdu.content)
-        snapshot = await self._cache.room(pdu.room_id)
-        recipients = self._recipients(pdu, snapshot) if snapshot is not None else []
-        rows: list[PushActionRow] = []
-        if snapshot is not None and recipients:
-            rows = await self._evaluate(pdu, stream_ordering, thread_id, snapshot, recipients)
-        sender_reads = self._is_local(pdu.sender)
-        if not rows and not sender_reads:
-            return
         async with self._db.write() as txn:
+            rows = await self._write_event(txn, pdu, stream_ordering)
+        self._deliver(rows)
+
+    async def write_in(self, txn: Connection, stored_events: Sequence[StoredEvent]) -> None:
+        """Evaluates and stores the actions of a batch inside the transaction
+        that persists it (the persister's ``in_transaction`` hook), so an
+        event and its unread counts commit together, in one commit.
+
+        Rule evaluation failures are logged and cost only the notification;
+        database errors roll the batch back like any other write.
+        """
+        for stored in stored_events:
+            rows = await self._write_event(txn, stored.pdu, stored.stream_ordering)
+            if rows:
+                self._pending[stored.pdu.event_id] = rows
+        while len(self._pending) > _MAX_PENDING:
+            # Batches whose transaction rolled back never reach after_commit.
+            self._pending.pop(next(iter(self._pending)))
+
+    async def after_commit(self, stored_events: Sequence[StoredEvent]) -> None:
+        """Hands the committed batch's notifications to the pushers."""
+        for stored in stored_events:
+            rows = self._pending.pop(stored.pdu.event_id, None)
+            if rows:
+                self._deliver(rows)
+
+    async def _write_event(
+        self, txn: Connection, pdu: PDU, stream_ordering: int
+    ) -> list[PushActionRow]:
+        thread_id = thread_of(pdu.content)
+        rows: list[PushActionRow] = []
+        try:
+            snapshot = await self._cache.room(pdu.room_id)
+            recipients = self._recipients(pdu, snapshot) if snapshot is not None else []
+            if snapshot is not None and recipients:
+                rows = await self._evaluate(pdu, stream_ordering, thread_id, snapshot, recipients)
+        except Exception:
+            logger.exception("push rule evaluation failed for %s", pdu.event_id)
+            rows = []
+        sender_reads = self._is_local(pdu.sender)
+        if rows:
             await self._store.insert_actions(txn, rows)
-            if sender_reads:
-                read_scope = WHOLE_ROOM if thread_id == MAIN_THREAD else thread_id
-                await self._store.advance_read_position(
-                    txn, pdu.sender, pdu.room_id, read_scope, stream_ordering
-                )
+        if sender_reads:
+            read_scope = WHOLE_ROOM if thread_id == MAIN_THREAD else thread_id
+            await self._store.advance_read_position(
+                txn, pdu.sender, pdu.room_id, read_scope, stream_ordering
+            )
+        return rows
+
+    def _deliver(self, rows: Sequence[PushActionRow]) -> None:
         for row in rows:
             for sink in self._sinks:
                 sink(row.user_id, row.room_id, row.event_id, row.stream_ordering, row.actions)

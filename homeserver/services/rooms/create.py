@@ -155,6 +155,10 @@ def default_power_levels(
             "m.room.tombstone": 150 if room_version.privileged_creators else 100,
             "m.room.server_acl": 100,
             "m.room.encryption": 100,
+            # Group calls (MatrixRTC): every member may join a call; the
+            # membership state is otherwise at state_default (50).
+            "m.call.member": 0,
+            "org.matrix.msc3401.call.member": 0,
         },
         "events_default": 0,
         "state_default": 50,

@@ -11,7 +11,9 @@ createRoom sends its whole batch at once). In ONE write transaction it:
 4. replaces current state entries and the forward extremities (the last
    event of the batch);
 5. records the client txn id and marks redacted events;
-6. runs the caller's extra writes (e.g. a new room alias).
+6. runs the caller's extra writes (e.g. a new room alias) and the
+   ``in_transaction`` hooks (push actions, the search index): one commit
+   per send, which is what keeps sends cheap on PostgreSQL.
 
 Only after the commit does it update the room cache and the event LRU, run
 the ``after_commit`` hooks and tell the notifier. A failure anywhere before
@@ -38,6 +40,8 @@ from homeserver.storage.stores.state import StateStore
 from homeserver.storage.streams import IdGenerator, StreamIdGenerator
 
 ExtraWrites = Callable[[Connection], Awaitable[None]]
+#: Writes derived from the new events, made in the events' own transaction.
+InTransaction = Callable[[Connection, Sequence[StoredEvent]], Awaitable[None]]
 #: Runs after a batch commits, before the notifier wakes /sync (e.g. push
 #: rule evaluation, so a sync woken by the event sees its counts).
 AfterCommit = Callable[[Sequence[StoredEvent]], Awaitable[None]]
@@ -108,6 +112,9 @@ class EventPersister:
         #: hooks run after every commit; a failing hook is logged, never
         #: reported to the sender (the event is already persisted)
         self.after_commit: list[AfterCommit] = []
+        #: hooks run inside the write transaction, after the events are
+        #: written; a failing hook rolls the whole batch back
+        self.in_transaction: list[InTransaction] = []
 
     @property
     def event_stream(self) -> StreamIdGenerator:
@@ -209,6 +216,8 @@ class EventPersister:
                 await self._state.set_forward_extremities(txn, room_id, [last])
                 if extra_writes is not None:
                     await extra_writes(txn)
+                for in_txn in self.in_transaction:
+                    await in_txn(txn, stored_events)
 
         # Committed: now the caches and the notifier may see the events.
         room_version = batch[0].pdu.room_version

@@ -43,7 +43,7 @@ from homeserver.services.requester import Requester
 from homeserver.services.rooms.cache import RoomCache
 from homeserver.services.rooms.read import RoomReader
 from homeserver.services.rooms.visibility import HistoryVisibility, VisibleEvent
-from homeserver.storage.db import Database
+from homeserver.storage.db import Connection, Database
 from homeserver.storage.stores.events import EventStore, StoredEvent
 from homeserver.storage.stores.search import (
     SCORE_SCALE,
@@ -245,7 +245,14 @@ class SearchService:
         self._reader = reader
 
     async def on_persisted(self, events: Sequence[StoredEvent]) -> None:
-        """Indexes a committed batch (the persister's after-commit hook)."""
+        """Indexes a committed batch in a transaction of its own."""
+        async with self._db.write() as txn:
+            await self.index_in(txn, events)
+
+    async def index_in(self, txn: Connection, events: Sequence[StoredEvent]) -> None:
+        """Indexes a batch inside the transaction that persists it (the
+        persister's ``in_transaction`` hook): an event and its index entries
+        commit together."""
         texts: list[IndexedText] = []
         redacted: list[str] = []
         for stored in events:
@@ -270,9 +277,8 @@ class SearchService:
             )
         if not texts and not redacted:
             return
-        async with self._db.write() as txn:
-            await self._store.index(txn, texts)
-            await self._store.remove_redacted(txn, redacted)
+        await self._store.index(txn, texts)
+        await self._store.remove_redacted(txn, redacted)
 
     async def search(
         self, requester: Requester, body: JsonDict, next_batch: str | None

@@ -115,8 +115,14 @@ class EventSender:
         event_type: str,
         content: JsonDict,
         txn: TxnKey,
+        *,
+        ts: int | None = None,
     ) -> str:
-        """Sends a message event; returns its event id (the same on retries)."""
+        """Sends a message event; returns its event id (the same on retries).
+
+        ``ts`` overrides ``origin_server_ts`` (appservices only: the API
+        honours the ``ts`` query parameter for them alone).
+        """
         existing = await self._txn_event(txn)
         if existing is not None:
             return existing
@@ -126,7 +132,7 @@ class EventSender:
             raise Forbidden("Send redactions with the /redact endpoint")
         for check in self.message_checks:
             await check(requester, room_id, event_type, content)
-        pdu = await self.send(requester.user_id, room_id, event_type, content, txn=txn)
+        pdu = await self.send(requester.user_id, room_id, event_type, content, txn=txn, ts=ts)
         return pdu.event_id
 
     async def send_state(
@@ -189,6 +195,7 @@ class EventSender:
         txn: TxnKey | None = None,
         prepare: Prepare | None = None,
         apply_redaction: Callable[[PDU, RoomSnapshot], Awaitable[bool]] | None = None,
+        ts: int | None = None,
     ) -> PDU:
         """Builds an event on the room's current state and persists it.
 
@@ -226,7 +233,7 @@ class EventSender:
                     return unchanged.pdu
                 if prepared is not None:
                     content = prepared
-            pdu = await self.build(snapshot, sender, event_type, content, state_key, redacts)
+            pdu = await self.build(snapshot, sender, event_type, content, state_key, redacts, ts=ts)
             apply = False
             if apply_redaction is not None:
                 apply = await apply_redaction(pdu, snapshot)
@@ -242,6 +249,8 @@ class EventSender:
         content: Mapping[str, Any],
         state_key: str | None = None,
         redacts: str | None = None,
+        *,
+        ts: int | None = None,
     ) -> PDU:
         """Builds and authorises an event on ``snapshot`` (nothing is written)."""
         rv = snapshot.room_version
@@ -263,7 +272,7 @@ class EventSender:
             prev_events=snapshot.extremities,
             depth=snapshot.depth + 1,
             auth_state=auth_state,
-            now_ms=self._clock.time_ms(),
+            now_ms=self._clock.time_ms() if ts is None else ts,
             server_name=self._server_name,
             signing_key=self._signing_key,
             unsigned=unsigned,

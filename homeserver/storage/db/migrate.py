@@ -37,8 +37,10 @@ logger = logging.getLogger(__name__)
 # The newest delta number. Bump it with every new delta, with a note:
 # 1: accounts. 2: profiles and account data. 3: rooms. 4: sync. 5: push.
 # 6: end-to-end keys and key backups. 7: media repository.
-# 8: content reports. 9: server-side search index.
-SCHEMA_VERSION = 9
+# 8: content reports. 9: server-side search index. 10: server admin.
+# 11: OpenID tokens and delayed events (calls). 12: application service queues.
+# 13: user reports.
+SCHEMA_VERSION = 13
 
 # Code older than this version can't run against a database this code migrated.
 # Bump only when older code breaks on the new schema, and say why:

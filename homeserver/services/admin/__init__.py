@@ -1,0 +1,62 @@
+"""The server admin API's use cases (``/_synapse/admin``): accounts, rooms,
+server notices. ``build_admin`` wires them over the other services; the
+container exposes the result as ``services.admin``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeserver.config.model import Config
+from homeserver.services.accounts.account import AccountService
+from homeserver.services.accounts.devices import DeviceService
+from homeserver.services.accounts.passwords import PasswordHasher
+from homeserver.services.accounts.registration import RegistrationService
+from homeserver.services.admin.notices import ServerNotices
+from homeserver.services.admin.rooms import RoomAdmin
+from homeserver.services.admin.users import UserAdmin
+from homeserver.services.clock import Clock
+from homeserver.services.profiles import ProfileService
+from homeserver.services.push.pushers import PusherService
+from homeserver.services.rooms import Rooms
+from homeserver.storage.db import Database
+from homeserver.storage.stores.directory import DirectoryStore
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    users: UserAdmin
+    rooms: RoomAdmin
+    notices: ServerNotices
+
+
+def build_admin(
+    db: Database,
+    clock: Clock,
+    config: Config,
+    *,
+    registration: RegistrationService,
+    account: AccountService,
+    devices: DeviceService,
+    passwords: PasswordHasher,
+    profiles: ProfileService,
+    pushers: PusherService,
+    rooms: Rooms,
+    directory_store: DirectoryStore,
+) -> Admin:
+    return Admin(
+        users=UserAdmin(
+            db,
+            clock,
+            config,
+            registration,
+            account,
+            devices,
+            passwords,
+            profiles,
+            pushers,
+            rooms,
+        ),
+        rooms=RoomAdmin(db, clock, config.server_name, rooms, directory_store),
+        notices=ServerNotices(db, config.server_name, rooms, registration),
+    )

@@ -1,0 +1,146 @@
+"""Application services (spec: Application Service API), the homeserver side.
+
+``AppServices`` holds the registrations loaded at startup
+(``app_service_config_files``) and the parts that use them:
+
+- ``auth``: ``as_token`` → Requester with ``appservice_id``, masquerading;
+- ``sender``: transactions pushed to each appservice, persisted and retried;
+- ``queries``: user / alias queries and third-party lookups;
+- ``ping``: ``POST /_matrix/client/v1/appservice/{appserviceId}/ping``.
+
+Not here yet: ephemeral events (``receive_ephemeral``: typing, receipts,
+presence) and the MSC3202 to-device / device-list / OTK-count pushes are
+accepted in the registration but not delivered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from homeserver.config.model import Config
+from homeserver.core.errors import Codes, Forbidden, InvalidUsername, MatrixError, UserInUse
+from homeserver.core.ids import server_name_of
+from homeserver.services.accounts.registration import RegistrationService
+from homeserver.services.appservice.auth import AppserviceAuth
+from homeserver.services.appservice.client import AppserviceHttp
+from homeserver.services.appservice.namespaces import AppService, exclusive_owner
+from homeserver.services.appservice.ping import ping
+from homeserver.services.appservice.queries import AppserviceQueries
+from homeserver.services.appservice.sender import AppserviceSender
+from homeserver.services.clock import Clock
+from homeserver.services.requester import Requester
+from homeserver.services.rooms import Rooms
+from homeserver.storage.db import Database
+
+logger = logging.getLogger(__name__)
+
+#: The registration / login type appservices use (spec).
+APPSERVICE_LOGIN_TYPE = "m.login.application_service"
+
+
+class AppServices:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: Config,
+        appservices: Sequence[AppService],
+        rooms: Rooms,
+        registration: RegistrationService,
+    ) -> None:
+        self._clock = clock
+        self._config = config
+        self._registration = registration
+        self.appservices = list(appservices)
+        self.http = AppserviceHttp()
+        self.auth = AppserviceAuth(db, self.appservices, config.server_name)
+        self.sender = AppserviceSender(
+            db,
+            clock,
+            self.appservices,
+            rooms.cache,
+            rooms.read,
+            rooms.persister.event_stream,
+            self.http,
+        )
+        self.queries = AppserviceQueries(self.http, self.appservices)
+        self.ping_timeout_s = 10.0
+
+    def by_id(self, as_id: str) -> AppService | None:
+        return next((a for a in self.appservices if a.id == as_id), None)
+
+    async def start(self) -> None:
+        """Creates each appservice's sender user when missing; starts delivery."""
+        for svc in self.appservices:
+            localpart = svc.registration.sender_localpart
+            with contextlib.suppress(UserInUse):
+                await self._registration.register_user(localpart, None, appservice_id=svc.id)
+        await self.sender.start()
+        if self.appservices:
+            logger.info("Application services: %s", ", ".join(a.id for a in self.appservices))
+
+    async def stop(self) -> None:
+        await self.sender.stop()
+        await self.http.close()
+
+    # --- requests by appservices -----------------------------------------------
+
+    async def requester_for_token(
+        self, token: str, user_id: str | None, device_id: str | None
+    ) -> Requester | None:
+        """The requester for an ``as_token`` (masquerading as ``user_id`` /
+        ``device_id``), or None when ``token`` is not an ``as_token``."""
+        svc = self.auth.appservice_for_token(token)
+        if svc is None:
+            return None
+        return await self.auth.requester_for(svc, user_id, device_id)
+
+    def check_not_exclusive(self, user_id: str) -> None:
+        """M_EXCLUSIVE when an appservice claims ``user_id`` exclusively
+        (for registrations that are not that appservice's)."""
+        if exclusive_owner(self.appservices, user_id) is not None:
+            raise MatrixError(
+                "This user ID is reserved by an application service", code=Codes.EXCLUSIVE
+            )
+
+    async def register_user(self, token: str | None, localpart: str | None) -> str:
+        """``POST /register`` with ``type: m.login.application_service``.
+
+        Raises:
+            MatrixError: M_MISSING_TOKEN / M_UNKNOWN_TOKEN without a valid
+                ``as_token``; M_EXCLUSIVE outside its users namespace;
+                M_INVALID_USERNAME, M_USER_IN_USE.
+        """
+        if token is None:
+            raise MatrixError("Missing access token", code=Codes.MISSING_TOKEN)
+        svc = self.auth.appservice_for_token(token)
+        if svc is None:
+            raise MatrixError("Unknown application service token", code=Codes.UNKNOWN_TOKEN)
+        if not localpart:
+            raise InvalidUsername("Application services must give a username")
+        user_id = self._registration.user_id_for(localpart.lower())
+        if server_name_of(user_id) != self._config.server_name or not (
+            svc.users.matches(user_id) or user_id == svc.sender
+        ):
+            raise MatrixError(
+                "User ID is not in the application service's namespace", code=Codes.EXCLUSIVE
+            )
+        return await self._registration.register_user(localpart.lower(), None, appservice_id=svc.id)
+
+    async def ping(self, requester: Requester, as_id: str, transaction_id: str | None) -> int:
+        """Pings the requester's own appservice; the round trip in ms.
+
+        Raises:
+            Forbidden: the token is not this appservice's.
+            MatrixError: see ``ping.ping``.
+        """
+        if requester.appservice_id != as_id:
+            raise Forbidden("This token does not belong to the application service")
+        svc = self.by_id(as_id)
+        if svc is None:
+            raise Forbidden("Unknown application service")
+        return await ping(
+            self.http, self._clock, svc, transaction_id, timeout_s=self.ping_timeout_s
+        )
