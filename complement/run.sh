@@ -195,6 +195,10 @@ build_image() {
         -t "$tag" "$ctx" >"$RESULTS/docker-build.log" 2>&1 \
         || { tail -30 "$RESULTS/docker-build.log" >&2; rm -rf "$ctx"; exit 1; }
     rm -rf "$ctx"
+    # Keep one image per database: older trees' images are of no further use.
+    docker images --format '{{.Repository}}:{{.Tag}}' homeserver-complement \
+        | grep "^homeserver-complement:$DATABASE-" | grep -vxF "$tag" \
+        | xargs -r docker rmi >/dev/null 2>&1 || true
     echo "$tag"
 }
 

@@ -21,6 +21,7 @@ from signedjson.key import generate_signing_key, read_signing_keys, write_signin
 from signedjson.types import SigningKey
 
 from homeserver.api.http import SERVICES_KEY
+from homeserver.api.metrics import METRICS_KEY, Metrics, collect, get_health
 from homeserver.api.middleware import request_context
 from homeserver.api.routing import install_routes
 from homeserver.config.model import Config, ListenerConfig
@@ -97,6 +98,7 @@ def create_app(
     services: Services | None = None,
     resources: set[str] | None = None,
     clock: Clock | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """Builds the aiohttp application.
 
@@ -106,9 +108,10 @@ def create_app(
             when None the app opens and closes its own.
         resources: which APIs to serve (default: all).
         clock: injected clock (tests).
+        metrics: the process's metrics (several listeners share one).
     """
     app = web.Application(
-        middlewares=[request_context],
+        middlewares=[collect, request_context],
         client_max_size=max(config.limits.max_request_body_bytes, config.limits.max_upload_bytes),
     )
     if services is not None:
@@ -123,6 +126,13 @@ def create_app(
 
         app.cleanup_ctx.append(services_ctx)
     install_routes(app, resources or ALL_RESOURCES)
+    app[METRICS_KEY] = metrics or Metrics()
+    app.router.add_get("/health", get_health)
+
+    async def attach_metrics(app: web.Application) -> None:
+        app[METRICS_KEY].attach(app[SERVICES_KEY])
+
+    app.on_startup.append(attach_metrics)
     return app
 
 
@@ -145,9 +155,12 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    metrics = Metrics()
     try:
         for listener in config.listeners:
-            app = create_app(config, services=svc, resources=set(listener.resources))
+            app = create_app(
+                config, services=svc, resources=set(listener.resources), metrics=metrics
+            )
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=10.0)
             await runner.setup()
             runners.append(runner)

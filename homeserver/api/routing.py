@@ -60,6 +60,10 @@ ROUTE_MODULES: list[str] = [
     "homeserver.api.client.devices",
     "homeserver.api.client.account",
     "homeserver.api.admin.register",
+    "homeserver.api.admin.users",
+    "homeserver.api.admin.rooms",
+    "homeserver.api.admin.server",
+    "homeserver.api.metrics",
     "homeserver.api.client.profile",
     "homeserver.api.client.account_data",
     "homeserver.api.client.rooms_create",
@@ -93,6 +97,16 @@ ROUTE_MODULES: list[str] = [
     "homeserver.api.client.delayed_events",
     "homeserver.api.client.openid",
     "homeserver.api.federation.openid",
+    "homeserver.api.client.appservice",
+    "homeserver.api.client.tags",
+    "homeserver.api.client.user_directory",
+    "homeserver.api.client.thirdparty",
+    "homeserver.api.client.room_summary",
+    "homeserver.api.client.mutual_rooms",
+    "homeserver.api.client.support",
+    "homeserver.api.client.user_reports",
+    "homeserver.api.client.legacy_events",
+    "homeserver.api.client.login_token",
 ]
 
 

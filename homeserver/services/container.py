@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Protocol
 from homeserver.config.model import Config
 from homeserver.notifier import Notifier
 from homeserver.services.account_data import AccountDataService
-from homeserver.services.admin import Admin, build_admin
 from homeserver.services.accounts.account import AccountService
 from homeserver.services.accounts.devices import DeviceService
 from homeserver.services.accounts.login import LoginService
@@ -17,6 +16,7 @@ from homeserver.services.accounts.registration import RegistrationService
 from homeserver.services.accounts.shared_secret import SharedSecretRegistration
 from homeserver.services.accounts.tokens import TokenService
 from homeserver.services.accounts.uia import UIAService
+from homeserver.services.admin import Admin, build_admin
 from homeserver.services.appservice import AppServices
 from homeserver.services.appservice.namespaces import AppService
 from homeserver.services.appservice.registration import load_registrations
@@ -33,16 +33,21 @@ from homeserver.services.requester import Requester
 from homeserver.services.rooms import Rooms, build_rooms
 from homeserver.services.rooms.delayed import DelayedEvents
 from homeserver.services.rooms.directory import DirectoryService
+from homeserver.services.rooms.legacy import LegacySync
 from homeserver.services.rooms.profile_sync import ProfilePropagator
 from homeserver.services.rooms.relations import RelationsService
 from homeserver.services.rooms.reports import ReportService
 from homeserver.services.rooms.search import SearchService
 from homeserver.services.rooms.spaces import SpaceHierarchy
+from homeserver.services.rooms.summary import RoomSummaryService
 from homeserver.services.rooms.threads import ThreadsService
 from homeserver.services.rooms.timestamp import TimestampLookup
 from homeserver.services.rooms.upgrade import RoomUpgrader
 from homeserver.services.rooms.visibility import HistoryVisibility
 from homeserver.services.sync import Sync, build_sync
+from homeserver.services.tags import TagService
+from homeserver.services.thirdparty import ThirdPartyService
+from homeserver.services.user_directory import UserDirectoryService
 from homeserver.services.voip import TurnCredentials
 from homeserver.storage.db import Database
 from homeserver.storage.stores.delayed_events import DelayedEventStore
@@ -103,6 +108,12 @@ class Services:
     delayed_events: DelayedEvents
 
     appservices: AppServices
+
+    tags: TagService
+    user_directory: UserDirectoryService
+    thirdparty: ThirdPartyService
+    room_summary: RoomSummaryService
+    legacy_sync: LegacySync
 
     async def close(self) -> None:
         """Stops background work (the app's cleanup context calls this)."""
@@ -194,6 +205,9 @@ async def build_services(
     # Appservice feeds follow the events stream; the hook only wakes them.
     rooms.persister.after_commit.append(appservices.sender.on_persisted)
     await appservices.start()
+    user_directory = UserDirectoryService(db, config, clock)
+    # The directory's set of public rooms follows join rule changes.
+    rooms.persister.after_commit.append(user_directory.on_persisted)
     return Services(
         config=config,
         clock=clock,
@@ -232,4 +246,17 @@ async def build_services(
         turn=TurnCredentials(config.voip, clock),
         openid=OpenIdTokens(db, clock),
         delayed_events=delayed_events,
+        tags=TagService(account_data),
+        user_directory=user_directory,
+        thirdparty=ThirdPartyService(),
+        room_summary=RoomSummaryService(rooms, directory),
+        legacy_sync=LegacySync(
+            db,
+            rooms,
+            sync,
+            directory,
+            account_data,
+            notifier,
+            timeout_cap_ms=config.limits.sync_timeout_cap_ms,
+        ),
     )

@@ -46,9 +46,9 @@ _PUBLIC_STATE_TYPES = frozenset({"m.room.join_rules", "m.room.history_visibility
 def _is_public(content_by_type: dict[str, object]) -> bool:
     join_rules = content_by_type.get("m.room.join_rules")
     history = content_by_type.get("m.room.history_visibility")
-    return (
-        isinstance(join_rules, dict) and join_rules.get("join_rule") == "public"
-    ) or (isinstance(history, dict) and history.get("history_visibility") == "world_readable")
+    return (isinstance(join_rules, dict) and join_rules.get("join_rule") == "public") or (
+        isinstance(history, dict) and history.get("history_visibility") == "world_readable"
+    )
 
 
 def _rank(user: DirectoryUser, term: str) -> tuple[int, str]:
@@ -79,9 +79,7 @@ class UserDirectoryService:
 
     async def on_persisted(self, events: Sequence[StoredEvent]) -> None:
         """After-commit hook: forget the public rooms when one may have changed."""
-        if any(
-            e.pdu.state_key == "" and e.pdu.type in _PUBLIC_STATE_TYPES for e in events
-        ):
+        if any(e.pdu.state_key == "" and e.pdu.type in _PUBLIC_STATE_TYPES for e in events):
             self._public_rooms = None
             self._generation += 1
 

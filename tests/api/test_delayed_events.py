@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp.test_utils import TestClient
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from homeserver.services.clock import FakeClock
@@ -281,6 +281,7 @@ async def test_versions_advertises_msc4140(client: Client) -> None:
 
 @FUZZ
 @given(data=raw, delay_id=st.text(min_size=1, max_size=12), delay=st.text(max_size=8))
+@example(data=b"{}", delay_id="\x00", delay="")
 async def test_delayed_event_endpoints_random_input_never_500(
     client: Client, data: bytes, delay_id: str, delay: str
 ) -> None:

@@ -7,15 +7,18 @@ Scheduling is the ``org.matrix.msc4140.delay`` query parameter on
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from homeserver.api.http import json_object, json_response, requester, services
 from homeserver.api.routing import Auth, Route
-from homeserver.core.errors import BadJson, InvalidParam, MissingParam
+from homeserver.core.errors import BadJson, InvalidParam, MissingParam, NotFound
 from homeserver.services.rooms.delayed import ACTIONS, Action, DelayRequest
 
 MSC4140 = "/_matrix/client/unstable/org.matrix.msc4140"
 DELAY_PARAM = "org.matrix.msc4140.delay"
+_DELAY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def requested_delay(request: web.Request) -> int | None:
@@ -66,8 +69,9 @@ async def get_delayed_events(request: web.Request) -> web.Response:
 
 def _delay_id(request: web.Request) -> str:
     delay_id = request.match_info["delay_id"]
-    if not delay_id or len(delay_id) > 255:
-        raise InvalidParam("Invalid delay id")
+    # Our ids are URL-safe base64 with a prefix; anything else was never issued.
+    if not _DELAY_ID.fullmatch(delay_id):
+        raise NotFound("No such delayed event")
     return delay_id
 
 

@@ -38,5 +38,7 @@ async def post_get_login_token(request: web.Request) -> web.Response:
 
 
 routes = [
-    Route("POST", CLIENT_V1 + "/login/get_token", post_get_login_token, Auth.USER, ratelimit="login"),
+    Route(
+        "POST", CLIENT_V1 + "/login/get_token", post_get_login_token, Auth.USER, ratelimit="login"
+    ),
 ]

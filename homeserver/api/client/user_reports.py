@@ -31,6 +31,10 @@ async def post_report_user(request: web.Request) -> web.Response:
 
 routes = [
     Route(
-        "POST", CLIENT_V3 + "/users/{userId}/report", post_report_user, Auth.USER, ratelimit="message"
+        "POST",
+        CLIENT_V3 + "/users/{userId}/report",
+        post_report_user,
+        Auth.USER,
+        ratelimit="message",
     ),
 ]

@@ -19,8 +19,9 @@ async def get_openid_userinfo(request: web.Request) -> web.Response:
     - 401 M_UNKNOWN_TOKEN when the token is missing, unknown or expired.
     """
     token = request.query.get("access_token")
-    if not token:
-        raise UnknownToken("Missing OpenID token")
+    # Our tokens are URL-safe base64; anything else (a NUL byte…) was never issued.
+    if not token or not token.replace("-", "").replace("_", "").isalnum() or not token.isascii():
+        raise UnknownToken("Unknown OpenID token")
     user_id = await services(request).openid.user_for(token)
     return json_response({"sub": user_id})
 

@@ -14,6 +14,7 @@ from homeserver.services.accounts.passwords import PasswordHasher
 from homeserver.services.accounts.registration import RegistrationService
 from homeserver.services.admin.notices import ServerNotices
 from homeserver.services.admin.rooms import RoomAdmin
+from homeserver.services.admin.tokens import RegistrationTokenAdmin, ReportAdmin
 from homeserver.services.admin.users import UserAdmin
 from homeserver.services.clock import Clock
 from homeserver.services.profiles import ProfileService
@@ -28,6 +29,8 @@ class Admin:
     users: UserAdmin
     rooms: RoomAdmin
     notices: ServerNotices
+    registration_tokens: RegistrationTokenAdmin
+    reports: ReportAdmin
 
 
 def build_admin(
@@ -44,6 +47,7 @@ def build_admin(
     rooms: Rooms,
     directory_store: DirectoryStore,
 ) -> Admin:
+    room_admin = RoomAdmin(db, clock, config.server_name, rooms, directory_store)
     return Admin(
         users=UserAdmin(
             db,
@@ -57,6 +61,8 @@ def build_admin(
             pushers,
             rooms,
         ),
-        rooms=RoomAdmin(db, clock, config.server_name, rooms, directory_store),
+        rooms=room_admin,
         notices=ServerNotices(db, config.server_name, rooms, registration),
+        registration_tokens=RegistrationTokenAdmin(db),
+        reports=ReportAdmin(db, clock, rooms, room_admin),
     )

@@ -12,7 +12,7 @@ import logging
 import secrets
 from typing import Any
 
-from homeserver.core.errors import Forbidden, InvalidParam, MatrixError, NotFound
+from homeserver.core.errors import Codes, Forbidden, InvalidParam, MatrixError, NotFound
 from homeserver.services.clock import Clock
 from homeserver.services.requester import Requester
 from homeserver.services.rooms import Rooms
@@ -142,8 +142,7 @@ class RoomAdmin:
                 )
             out["forgotten"] = (
                 await conn.fetchval(
-                    "SELECT 1 FROM room_memberships WHERE room_id = $1 AND forgotten = $2 "
-                    "LIMIT 1",
+                    "SELECT 1 FROM room_memberships WHERE room_id = $1 AND forgotten = $2 LIMIT 1",
                     room_id,
                     False,
                 )
@@ -306,10 +305,12 @@ class RoomAdmin:
         joined_local = [
             u for u, m in snapshot.memberships.items() if m == "join" and self._is_local(u)
         ]
-        candidates = sorted(
-            joined_local,
-            key=lambda u: -(users.get(u) if isinstance(users.get(u), int) else 0),
-        )
+
+        def level_of(user: str) -> int:
+            value = users.get(user)
+            return value if isinstance(value, int) else 0
+
+        candidates = sorted(joined_local, key=lambda u: -level_of(u))
         if not candidates:
             raise InvalidParam("No local admin user in room")
         granter = candidates[0]
@@ -452,7 +453,7 @@ class RoomAdmin:
             if failed and not force_purge:
                 raise MatrixError(
                     "Some local users could not be removed; retry with force_purge",
-                    code="M_UNKNOWN",
+                    code=Codes.UNKNOWN,
                     status=400,
                 )
             async with self._rooms.locks.hold(room_id):
@@ -484,9 +485,7 @@ class RoomAdmin:
                 "delete_id": t.task_id,
                 "room_id": t.room_id,
                 "status": t.status,
-                "shutdown_room": {
-                    k: v for k, v in (t.result or {}).items() if k != "delete_id"
-                },
+                "shutdown_room": {k: v for k, v in (t.result or {}).items() if k != "delete_id"},
             }
             if t.error is not None:
                 entry["error"] = t.error
@@ -526,10 +525,9 @@ class RoomAdmin:
             newest = await self._rooms.events_store.max_topo_key(conn, room_id)
         if newest is not None:
             before = min(before, newest[1])
-        async with self._rooms.locks.hold(room_id):
-            async with self._db.write() as txn:
-                await self._store.put_task(txn, task)
-                deleted = await self._store.purge_history_before(txn, room_id, before)
+        async with self._rooms.locks.hold(room_id), self._db.write() as txn:
+            await self._store.put_task(txn, task)
+            deleted = await self._store.purge_history_before(txn, room_id, before)
         await self._finish(task, "complete", {"deleted_events": deleted}, None)
         return task.task_id
 

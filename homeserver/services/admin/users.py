@@ -31,7 +31,7 @@ from homeserver.services.requester import Requester
 from homeserver.services.rooms import Rooms
 from homeserver.storage.db import Database
 from homeserver.storage.stores.accounts import AccountStore
-from homeserver.storage.stores.admin import AdminStore, UserFilter, UserRow
+from homeserver.storage.stores.admin import USER_ORDER, AdminStore, UserFilter, UserRow
 from homeserver.storage.stores.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
@@ -366,3 +366,6 @@ def _opt(body: JsonDict, key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise BadJson(f"'{key}' has the wrong type")
     return value
+
+
+__all__ = ["USER_ORDER", "UserAdmin", "UserFilter", "user_json"]

@@ -266,7 +266,10 @@ class DelayedEvents:
                 # The delay id doubles as the txn id: a send retried after a
                 # crash between persist and finalise finds the same event.
                 txn = TxnKey(
-                    event.user_id, event.device_id or "", "/delayed_events", event.delay_id
+                    event.user_id,
+                    event.device_id or "",
+                    f"/delayed_events/{event.delay_id}",
+                    event.delay_id,
                 )
                 event_id = await self._sender.send_message(
                     who, event.room_id, event.event_type, event.content, txn

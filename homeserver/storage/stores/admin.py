@@ -416,9 +416,10 @@ class AdminStore:
                 args.append(fields[column])
                 sets.append(f"{column} = ${len(args)}")
         if not sets:
-            return await txn.fetchval(
-                "SELECT 1 FROM registration_tokens WHERE token = $1", token
-            ) is not None
+            return (
+                await txn.fetchval("SELECT 1 FROM registration_tokens WHERE token = $1", token)
+                is not None
+            )
         updated = await txn.fetchval(
             f"UPDATE registration_tokens SET {', '.join(sets)} WHERE token = $1 RETURNING token",
             *args,

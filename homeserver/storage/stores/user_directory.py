@@ -87,7 +87,8 @@ class UserDirectoryStore:
             "SELECT u.user_id, p.displayname, p.avatar_url FROM users u "
             "LEFT JOIN profiles p ON p.user_id = u.user_id "
             "WHERE u.deactivated = FALSE AND u.is_guest = FALSE "
-            "AND (lower(u.user_id) LIKE $1 ESCAPE '\\' OR lower(p.displayname) LIKE $1 ESCAPE '\\') "
+            "AND (lower(u.user_id) LIKE $1 ESCAPE '\\' "
+            "OR lower(p.displayname) LIKE $1 ESCAPE '\\') "
             "ORDER BY u.user_id LIMIT $2",
             pattern,
             limit,
