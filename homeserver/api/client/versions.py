@@ -22,6 +22,13 @@ SUPPORTED_SPEC_VERSIONS = [
     "v1.4",
     "v1.5",
     "v1.6",
+    "v1.7",
+    "v1.8",
+    "v1.9",
+    "v1.10",
+    # v1.11 is what makes clients use authenticated media (/_matrix/client/v1/media).
+    "v1.11",
+    "v1.12",
 ]
 
 
