@@ -20,6 +20,7 @@ from homeserver.services.admin import Admin, build_admin
 from homeserver.services.appservice import AppServices
 from homeserver.services.appservice.namespaces import AppService
 from homeserver.services.appservice.registration import load_registrations
+from homeserver.services.appservice.thirdparty import register_protocols
 from homeserver.services.clock import Clock
 from homeserver.services.e2e.backup import KeyBackupService
 from homeserver.services.e2e.cross_signing import CrossSigningService
@@ -30,6 +31,7 @@ from homeserver.services.profiles import ProfileService
 from homeserver.services.push import PushService
 from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.requester import Requester
+from homeserver.services.retention import RetentionService
 from homeserver.services.rooms import Rooms, build_rooms
 from homeserver.services.rooms.delayed import DelayedEvents
 from homeserver.services.rooms.directory import DirectoryService
@@ -53,6 +55,7 @@ from homeserver.storage.db import Database
 from homeserver.storage.stores.delayed_events import DelayedEventStore
 from homeserver.storage.stores.directory import DirectoryStore
 from homeserver.storage.stores.relations import RelationStore
+from homeserver.storage.stores.retention import RetentionStore
 from homeserver.storage.stores.search import SearchStore
 
 if TYPE_CHECKING:
@@ -106,6 +109,7 @@ class Services:
     turn: TurnCredentials
     openid: OpenIdTokens
     delayed_events: DelayedEvents
+    retention: RetentionService
 
     appservices: AppServices
 
@@ -120,6 +124,7 @@ class Services:
         await self.appservices.stop()
         await self.push.stop()
         await self.delayed_events.stop()
+        await self.retention.stop()
 
 
 async def build_services(
@@ -157,7 +162,8 @@ async def build_services(
     # counts); the persister runs its after-commit hooks there.
     rooms.persister.in_transaction.append(push.actions.write_in)
     rooms.persister.after_commit.append(push.actions.after_commit)
-    sync.sections.push_counts = push.push_counts
+    sync.sections.push_counts_many = push.push_counts_many
+    sync.sections.thread_counts_many = push.thread_counts_many
     await push.start()
     media = MediaService(db, clock, config)
     await media.setup()
@@ -192,19 +198,37 @@ async def build_services(
         pushers=push.pushers,
         rooms=rooms,
         directory_store=directory_store,
+        ratelimiter=ratelimiter,
+        media=media,
     )
+    await admin.users.load_ratelimit_overrides()
     delayed_events = DelayedEvents(
         db, DelayedEventStore(), rooms.send, clock, config.rtc.delayed_events
     )
     # Newer state set by someone else cancels a pending delayed state event (MSC4140).
     rooms.persister.after_commit.append(delayed_events.on_persisted)
     await delayed_events.start()
+    retention = RetentionService(
+        db,
+        RetentionStore(),
+        rooms.cache,
+        media.files,
+        clock,
+        config.retention,
+        config.server_name,
+    )
+    await retention.start()
     appservices = AppServices(db, clock, config, appservice_list, rooms, registration)
     # Registering a user in an appservice's exclusive namespace is refused.
     registration.username_checks.append(appservices.check_not_exclusive)
     # Appservice feeds follow the events stream; the hook only wakes them.
     rooms.persister.after_commit.append(appservices.sender.on_persisted)
     await appservices.start()
+    # Unknown local aliases are asked of the appservices (rooms on demand).
+    rooms.membership.alias_resolvers.append(appservices.queries.query_alias)
+    directory.alias_resolvers.append(appservices.queries.query_alias)
+    thirdparty = ThirdPartyService()
+    await register_protocols(thirdparty, appservices.queries)
     user_directory = UserDirectoryService(db, config, clock)
     # The directory's set of public rooms follows join rule changes.
     rooms.persister.after_commit.append(user_directory.on_persisted)
@@ -246,9 +270,10 @@ async def build_services(
         turn=TurnCredentials(config.voip, clock),
         openid=OpenIdTokens(db, clock),
         delayed_events=delayed_events,
+        retention=retention,
         tags=TagService(account_data),
         user_directory=user_directory,
-        thirdparty=ThirdPartyService(),
+        thirdparty=thirdparty,
         room_summary=RoomSummaryService(rooms, directory),
         legacy_sync=LegacySync(
             db,

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,8 @@ class DirectoryService:
         self._rooms = rooms
         self._clock = clock
         self._server_name = server_name
+        #: asked about unknown local aliases (application services); True: look again
+        self.alias_resolvers: list[Callable[[str], Awaitable[bool]]] = []
         self._store = store
 
     # --- aliases ---------------------------------------------------------------
@@ -163,6 +165,13 @@ class DirectoryService:
         alias = self.parse_alias(raw_alias)
         async with self._db.read() as conn:
             room_id = await self._rooms.rooms_store.get_alias(conn, alias)
+        if room_id is None:
+            # An application service may create the room on demand.
+            for resolver in self.alias_resolvers:
+                if await resolver(alias):
+                    async with self._db.read() as conn:
+                        room_id = await self._rooms.rooms_store.get_alias(conn, alias)
+                    break
         if room_id is None:
             raise NotFound(f"Room alias {alias} not found")
         return {"room_id": room_id, "servers": [self._server_name]}

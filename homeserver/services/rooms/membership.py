@@ -14,7 +14,7 @@ wired yet: such joins fail with a clear 404.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from homeserver.core.auth import PowerLevels, join_rule_in
@@ -32,6 +32,7 @@ from homeserver.services.requester import Requester
 from homeserver.services.rooms.cache import RoomCache, RoomSnapshot
 from homeserver.services.rooms.send import EventSender, Unchanged
 from homeserver.storage.db import Database
+from homeserver.storage.stores.admin import AdminStore
 from homeserver.storage.stores.events import EventStore
 from homeserver.storage.stores.profiles import ProfileStore
 from homeserver.storage.stores.rooms import RoomStore
@@ -62,6 +63,9 @@ class MembershipService:
         self._cache = cache
         self._sender = sender
         self._server_name = server_name
+        #: asked about unknown local aliases (application services); True: look again
+        self.alias_resolvers: list[Callable[[str], Awaitable[bool]]] = []
+        self._admin = AdminStore()
 
     # --- lookups ----------------------------------------------------------------
 
@@ -79,6 +83,13 @@ class MembershipService:
                 raise InvalidParam(f"Invalid room alias: {e}") from e
             async with self._db.read() as conn:
                 room_id = await self._rooms.get_alias(conn, alias)
+            if room_id is None and server_name_of(alias) == self._server_name:
+                # An application service may create the room on demand.
+                for resolver in self.alias_resolvers:
+                    if await resolver(alias):
+                        async with self._db.read() as conn:
+                            room_id = await self._rooms.get_alias(conn, alias)
+                        break
             if room_id is None:
                 if server_name_of(alias) != self._server_name:
                     raise NotFound("Resolving aliases on other servers is not supported yet")
@@ -88,6 +99,14 @@ class MembershipService:
             return parse_room_id(room_id_or_alias)
         except InvalidIdentifier as e:
             raise InvalidParam(f"Invalid room id or alias: {e}") from e
+
+    async def _refuse_blocked(self, room_id: str) -> None:
+        """A server admin may block a room: local users can no longer join,
+        knock on or be invited to it."""
+        async with self._db.read() as conn:
+            blocked_by = await self._admin.get_block(conn, room_id)
+        if blocked_by is not None:
+            raise Forbidden("This room has been blocked on this server")
 
     async def _known_room(self, room_id: str) -> RoomSnapshot:
         snapshot = await self._cache.room(room_id)
@@ -139,21 +158,45 @@ class MembershipService:
             content["reason"] = reason
 
         async def prepare(snapshot: RoomSnapshot) -> Mapping[str, Any] | None:
+            result: Mapping[str, Any] | None = content
             if check is not None:
-                result: Mapping[str, Any] | None = await check(snapshot, content)
-                return result
-            return content
+                result = await check(snapshot, content)
+            await self._same_as_current(snapshot, sender, target, result or content)
+            return result
 
         return await self._sender.send(
             sender, room_id, "m.room.member", content, state_key=target, prepare=prepare
         )
+
+    async def _same_as_current(
+        self, snapshot: RoomSnapshot, sender: str, target: str, content: Mapping[str, Any]
+    ) -> None:
+        """A repeat of the current member event (same sender, same content,
+        e.g. a second identical invite) sends nothing: the spec asks for
+        idempotent membership changes and Synapse returns the existing event.
+
+        Raises:
+            Unchanged: with the current event's id.
+        """
+        current_id = snapshot.state.get(("m.room.member", target))
+        current = await self._cache.event(current_id) if current_id is not None else None
+        if (
+            current is not None
+            and current.redacted_by is None
+            and current.pdu.sender == sender
+            and current.pdu.content == dict(content)
+        ):
+            raise Unchanged(current.pdu.event_id)
 
     async def join(
         self, requester: Requester, room_id_or_alias: str, reason: str | None = None
     ) -> str:
         """Joins a local room (by id or local alias); returns the room id."""
         room_id = await self.resolve_room(room_id_or_alias)
-        await self._known_room(room_id)
+        await self._refuse_blocked(room_id)
+        snapshot = await self._known_room(room_id)
+        if requester.is_guest:
+            await self._check_guest_can_join(snapshot)
         user_id = requester.user_id
         profile = await self._profile(user_id)
 
@@ -174,6 +217,17 @@ class MembershipService:
             user_id, room_id, user_id, "join", reason=reason, extra=profile, check=check
         )
         return room_id
+
+    async def _check_guest_can_join(self, snapshot: RoomSnapshot) -> None:
+        """Guests join only rooms whose ``m.room.guest_access`` is ``can_join``.
+
+        Raises:
+            MatrixError: 403 M_GUEST_ACCESS_FORBIDDEN otherwise.
+        """
+        key = ("m.room.guest_access", "")
+        event = (await self._cache.state_pdus(snapshot.state, [key])).get(key)
+        if event is None or event.content.get("guest_access") != "can_join":
+            raise MatrixError("Guests may not join this room", code=Codes.GUEST_ACCESS_FORBIDDEN)
 
     async def _restricted_join_authoriser(self, snapshot: RoomSnapshot, user_id: str) -> str | None:
         """For a restricted room the user may join through an allowed room:
@@ -235,7 +289,10 @@ class MembershipService:
                 code=Codes.UNKNOWN,
                 status=502,
             )
+        await self._refuse_blocked(room_id)
         await self._known_room_or_forbidden(room_id)
+        if requester.is_shadow_banned:
+            return  # Synapse: the invite "succeeds" but is never sent.
         profile = await self._profile(target)
         await self._change(
             requester.user_id, room_id, target, "invite", reason=reason, extra=profile
@@ -293,6 +350,7 @@ class MembershipService:
         self, requester: Requester, room_id_or_alias: str, reason: str | None = None
     ) -> str:
         room_id = await self.resolve_room(room_id_or_alias)
+        await self._refuse_blocked(room_id)
         snapshot = await self._known_room(room_id)
         if not snapshot.room_version.knock_join_rule:
             raise Forbidden(
