@@ -1,4 +1,5 @@
-"""The ``homeserver`` command: init, run, register-user, check-config, migrate, config-docs.
+"""The ``homeserver`` command: init, run, register-user, check-config, migrate, config-docs,
+backup, restore.
 
 Exit codes: 0 success, 1 an error this command reports (bad config, user
 exists, ...), 2 bad command-line usage. The config file is ``--config``,
@@ -267,6 +268,40 @@ def cmd_config_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- backup, restore ----------------------------------------------------------------
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from homeserver.backup.dump import create_backup, verify_backup
+
+    if args.verify:
+        manifest = verify_backup(Path(args.archive))
+        rows = sum(t.rows for t in manifest.tables.values())
+        print(
+            f"{args.archive}: OK (server {manifest.server_name}, schema version "
+            f"{manifest.schema_version}, {len(manifest.tables)} tables, {rows} rows, "
+            f"{len(manifest.files)} files)"
+        )
+        return 0
+    path, _ = _config_path(args)
+    config = _load(path)
+    manifest = asyncio.run(create_backup(config, Path(args.archive), config_path=path))
+    print(f"Wrote {args.archive} ({sum(t.rows for t in manifest.tables.values())} rows)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from homeserver.backup.restore import restore_backup
+
+    config = _load(_config_path(args)[0])
+    manifest = asyncio.run(restore_backup(config, Path(args.archive)))
+    print(
+        f"Restored {args.archive} into {config.database.url.split('://', 1)[0]} "
+        f"({sum(t.rows for t in manifest.tables.values())} rows)"
+    )
+    return 0
+
+
 # --- argument parsing -------------------------------------------------------------
 
 
@@ -334,12 +369,24 @@ def build_parser() -> argparse.ArgumentParser:
     mig = command("migrate", cmd_migrate, "apply pending database schema changes")
     _add_config_flag(mig)
 
+    backup = command(
+        "backup", cmd_backup, "archive the database, media, signing key and config (live)"
+    )
+    _add_config_flag(backup)
+    backup.add_argument("--verify", action="store_true", help="check ARCHIVE, write nothing")
+    backup.add_argument("archive", metavar="ARCHIVE", help="the .tar.gz to write (or check)")
+
+    restore = command("restore", cmd_restore, "restore an archive into an empty database")
+    _add_config_flag(restore)
+    restore.add_argument("--archive", required=True, metavar="ARCHIVE", help="the .tar.gz")
+
     command("config-docs", cmd_config_docs, "print the configuration reference (Markdown)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``homeserver`` console script."""
+    from homeserver.backup.archive import BackupError
     from homeserver.storage.db.migrate import MigrationError
 
     args = build_parser().parse_args(argv)
@@ -350,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    except (CliError, MigrationError) as e:
+    except (CliError, MigrationError, BackupError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:

@@ -14,13 +14,15 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from homeserver.api.http import REQUESTER_KEY, json_response, services
-from homeserver.api.routing import Auth, Handler, Route
+from homeserver.api.routing import CLIENT_V3, Auth, Handler, Route
 from homeserver.core.errors import (
     Codes,
     Forbidden,
     MatrixError,
     MissingToken,
     UnknownToken,
+    UserLocked,
+    UserSuspended,
 )
 from homeserver.logging import request_id_var
 
@@ -129,11 +131,49 @@ def _is_appservice_request(request: web.Request) -> bool:
     return services(request).appservices.auth.appservice_for_token(token) is not None
 
 
+#: What a locked account may still do (spec "Account locking").
+_LOCKED_ALLOWED = frozenset({"/logout", "/logout/all"})
+
+#: Routes a suspended account may not use (spec "Account suspension"): they
+#: create rooms, change membership (other than leaving), change the profile
+#: or upload media. Sending events is refused in the send service, which
+#: knows whether it is a leave or a redaction of one's own event.
+_SUSPENDED_REFUSED = frozenset(
+    {
+        ("POST", "/createRoom"),
+        ("POST", "/join/{roomIdOrAlias}"),
+        ("POST", "/rooms/{roomId}/join"),
+        ("POST", "/knock/{roomIdOrAlias}"),
+        ("POST", "/rooms/{roomId}/invite"),
+        ("POST", "/rooms/{roomId}/kick"),
+        ("POST", "/rooms/{roomId}/ban"),
+        ("POST", "/rooms/{roomId}/unban"),
+        ("PUT", "/profile/{userId}/{keyName}"),
+        ("DELETE", "/profile/{userId}/{keyName}"),
+        ("POST", "/_matrix/media/v1/create"),
+        ("POST", "/_matrix/media/v3/upload"),
+        ("POST", "/_matrix/media/r0/upload"),
+        ("PUT", "/_matrix/media/v3/upload/{serverName}/{mediaId}"),
+        ("PUT", "/_matrix/media/r0/upload/{serverName}/{mediaId}"),
+    }
+)
+
+
+def _route_key(route: Route) -> str:
+    """A client path without its version prefix; other paths unchanged."""
+    if route.path.startswith(CLIENT_V3):
+        return route.path[len(CLIENT_V3) :]
+    return route.path
+
+
 def wrap_handler(route: Route) -> Handler:
     """Adds the route's authentication and rate limiting around its handler."""
     inner = route.handler
     auth = route.auth
     limit = route.ratelimit
+    key = _route_key(route)
+    locked_allowed = key in _LOCKED_ALLOWED
+    suspended_refused = (route.method, key) in _SUSPENDED_REFUSED
 
     async def handler(request: web.Request) -> web.StreamResponse:
         svc = services(request)
@@ -149,6 +189,10 @@ def wrap_handler(route: Route) -> Handler:
                 requester = await svc.appservices.requester_for_token(
                     token, request.query.get("user_id"), _masquerade_device(request)
                 ) or await svc.auth.requester_for_token(token)
+                if requester.is_locked and not locked_allowed:
+                    raise UserLocked()
+                if requester.is_suspended and suspended_refused:
+                    raise UserSuspended()
                 if requester.is_guest and auth in (Auth.USER, Auth.ADMIN):
                     raise MatrixError("Guest access not allowed", code=Codes.GUEST_ACCESS_FORBIDDEN)
                 if auth is Auth.ADMIN and not requester.is_admin:

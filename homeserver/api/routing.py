@@ -63,6 +63,8 @@ ROUTE_MODULES: list[str] = [
     "homeserver.api.admin.users",
     "homeserver.api.admin.rooms",
     "homeserver.api.admin.server",
+    "homeserver.api.admin.media",
+    "homeserver.api.admin.user_activity",
     "homeserver.api.metrics",
     "homeserver.api.client.profile",
     "homeserver.api.client.account_data",

@@ -408,6 +408,34 @@ class RtcConfig(Section):
     )
 
 
+class RetentionConfig(Section):
+    enabled: bool = Field(
+        False,
+        description=(
+            "Enforce message retention: a background job deletes non-state events older than "
+            "their room's max_lifetime (m.room.retention state, else default_max_lifetime_ms), "
+            "with the media only they referenced. State events and each room's latest event "
+            "are always kept."
+        ),
+    )
+    default_max_lifetime_ms: int | None = Field(
+        None,
+        ge=1,
+        description="max_lifetime of rooms without an m.room.retention policy. Unset: keep.",
+    )
+    allowed_lifetime_min_ms: int | None = Field(
+        None,
+        ge=1,
+        description="A room's max_lifetime below this is raised to it. Unset: no lower bound.",
+    )
+    allowed_lifetime_max_ms: int | None = Field(
+        None,
+        ge=1,
+        description="A room's max_lifetime above this is lowered to it. Unset: no upper bound.",
+    )
+    purge_interval_ms: int = Field(3_600_000, ge=1000, description="How often the purge job runs.")
+
+
 class Config(Section):
     server_name: str = Field(
         "localhost", description="The domain in user ids (@user:server_name). Cannot change later."
@@ -451,6 +479,9 @@ class Config(Section):
     )
     user_directory: UserDirectoryConfig = Field(
         default_factory=UserDirectoryConfig, description="User directory search."
+    )
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="Message retention and purging."
     )
     admins: list[str] = Field(
         default_factory=list,

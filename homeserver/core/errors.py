@@ -191,6 +191,24 @@ class UnknownToken(MatrixError):
         super().__init__(message, soft_logout=soft_logout)
 
 
+class UserLocked(MatrixError):
+    """A locked account may only log out (spec "Account locking")."""
+
+    code = Codes.USER_LOCKED
+
+    def __init__(self, message: str = "This account has been locked") -> None:
+        super().__init__(message, soft_logout=True)
+
+
+class UserSuspended(MatrixError):
+    """A suspended account may read but not act (spec "Account suspension")."""
+
+    code = Codes.USER_SUSPENDED
+
+    def __init__(self, message: str = "This account has been suspended") -> None:
+        super().__init__(message)
+
+
 class LimitExceeded(MatrixError):
     code = Codes.LIMIT_EXCEEDED
 

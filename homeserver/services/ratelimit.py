@@ -2,6 +2,12 @@
 
 The interface (``check(kind, key)``) is what a shared implementation for
 several workers would keep.
+
+A server admin may override the limits of one user (Synapse's
+``override_ratelimit``): the override replaces every kind's rate and burst
+for requests keyed by that user; ``0``/``0`` means no limit at all. The
+overrides are kept in memory, loaded at startup and updated by the admin
+service when one is set or removed.
 """
 
 from __future__ import annotations
@@ -28,6 +34,22 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._last_prune = clock.monotonic()
+        #: user id -> (per second, burst)
+        self._overrides: dict[str, tuple[float, int]] = {}
+
+    def set_override(self, user_id: str, per_second: int, burst: int) -> None:
+        """Replaces the limits of ``user_id``; ``0``/``0`` means unlimited."""
+        self._overrides[user_id] = (float(per_second), burst)
+        self._forget(user_id)
+
+    def delete_override(self, user_id: str) -> None:
+        """Returns ``user_id`` to the configured limits."""
+        self._overrides.pop(user_id, None)
+        self._forget(user_id)
+
+    def _forget(self, key: str) -> None:
+        for bucket_key in [k for k in self._buckets if k[1] == key]:
+            del self._buckets[bucket_key]
 
     def _limit(self, kind: str) -> RateLimit:
         limit = getattr(self._config, kind, None)
@@ -43,19 +65,24 @@ class RateLimiter:
         """
         if not self._config.enabled:
             return
-        limit = self._limit(kind)
+        override = self._overrides.get(key)
+        if override is None:
+            limit = self._limit(kind)
+            per_second, burst = limit.per_second, limit.burst
+        else:
+            per_second, burst = override
+            if per_second <= 0 or burst <= 0:
+                return  # Synapse: an override of 0 means "not limited".
         now = self._clock.monotonic()
         self._maybe_prune(now)
         bucket = self._buckets.get((kind, key))
         if bucket is None:
-            bucket = self._buckets[(kind, key)] = _Bucket(float(limit.burst), now)
+            bucket = self._buckets[(kind, key)] = _Bucket(float(burst), now)
         else:
-            bucket.tokens = min(
-                float(limit.burst), bucket.tokens + (now - bucket.updated) * limit.per_second
-            )
+            bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.updated) * per_second)
             bucket.updated = now
         if bucket.tokens < cost:
-            wait_s = (cost - bucket.tokens) / limit.per_second
+            wait_s = (cost - bucket.tokens) / per_second
             raise LimitExceeded(retry_after_ms=max(1, int(wait_s * 1000)))
         bucket.tokens -= cost
 

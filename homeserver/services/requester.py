@@ -15,6 +15,11 @@ class Requester:
     appservice_id: str | None = None
     #: The id of the access token row (for logout of this session).
     token_id: int | None = None
+    #: Account restrictions set by a server admin (spec "Account locking",
+    #: "Account suspension"; shadow bans are Synapse's).
+    is_locked: bool = False
+    is_suspended: bool = False
+    is_shadow_banned: bool = False
 
     @property
     def ratelimit_exempt(self) -> bool:

@@ -22,7 +22,7 @@ after the transaction ends, committed or not.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from homeserver.storage.db import Connection
@@ -31,12 +31,14 @@ from homeserver.storage.db import Connection
 class StreamIdGenerator:
     """Allocates positions of one stream in one writer process."""
 
-    __slots__ = ("_allocated", "_unfinished")
+    __slots__ = ("_allocated", "_on_advance", "_unfinished")
 
     def __init__(self, current: int) -> None:
         """Starts after ``current``, the highest position already stored."""
         self._allocated = current
         self._unfinished: set[int] = set()
+        #: called with the new current position whenever :meth:`finish` moves it
+        self._on_advance: list[Callable[[int], None]] = []
 
     @classmethod
     async def load(cls, conn: Connection, table: str, column: str) -> StreamIdGenerator:
@@ -58,7 +60,21 @@ class StreamIdGenerator:
 
     def finish(self, position: int) -> None:
         """Marks ``position`` as committed or abandoned; readers may now pass it."""
+        before = self.current_position()
         self._unfinished.discard(position)
+        after = self.current_position()
+        if after > before:
+            for listener in self._on_advance:
+                listener(after)
+
+    def on_advance(self, listener: Callable[[int], None]) -> None:
+        """Calls ``listener(position)`` each time the current position moves up.
+
+        It runs synchronously inside :meth:`finish` and must neither block nor
+        raise (a writer that committed out of order uses it to announce the
+        positions it held back).
+        """
+        self._on_advance.append(listener)
 
     @contextmanager
     def allocating(self) -> Iterator[PositionBatch]:

@@ -50,6 +50,7 @@ class FakeBridge:
 
     async def _txn(self, request: web.Request) -> web.Response:
         self.attempts += 1
+        self.changed.set()
         if not self._authorised(request):
             return web.json_response({"errcode": "M_FORBIDDEN"}, status=403)
         if self.down:

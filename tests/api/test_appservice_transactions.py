@@ -137,9 +137,12 @@ async def test_delivery_resumes_when_homeserver_restarts(
     await bridge.wait_for(lambda b: len([x for x in _bodies(b) if x.startswith("r")]) == 3)
     assert [x for x in _bodies(bridge) if x.startswith("r")] == ["r0", "r1", "r2"]
     # New events after the restart follow, still in order.
-    await restarted.post(V3 + "/login")  # the app serves requests again
     status, _ = await _as_request(
-        restarted, "PUT", f"/rooms/{room_id}/send/m.room.message/after", {"body": "r3"}
+        restarted,
+        "PUT",
+        f"/rooms/{room_id}/send/m.room.message/after",
+        {"body": "r3"},
+        user_id="@bridge_alice:test.local",
     )
     assert status == 200
     await bridge.wait_for(lambda b: "r3" in _bodies(b))

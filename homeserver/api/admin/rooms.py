@@ -201,6 +201,16 @@ async def join_room(request: web.Request) -> web.Response:
     return json_response({"room_id": room_id})
 
 
+async def delete_forward_extremities(request: web.Request) -> web.Response:
+    """DELETE /_synapse/admin/v1/rooms/{roomId}/forward_extremities
+
+    - Keeps only the newest extremity; ``deleted`` counts the others.
+    """
+    room_id = await path_room_id_or_alias(request)
+    deleted = await services(request).admin.rooms.delete_forward_extremities(room_id)
+    return json_response({"deleted": deleted})
+
+
 async def forward_extremities(request: web.Request) -> web.Response:
     """GET /_synapse/admin/v1/rooms/{roomId}/forward_extremities"""
     room_id = await path_room_id_or_alias(request)
@@ -270,6 +280,7 @@ routes = [
     _admin("POST", f"{R1}/make_room_admin", make_room_admin),
     _admin("POST", f"{ADMIN_V1}/join/{{roomId}}", join_room),
     _admin("GET", f"{R1}/forward_extremities", forward_extremities),
+    _admin("DELETE", f"{R1}/forward_extremities", delete_forward_extremities),
     _admin("GET", f"{R1}/timestamp_to_event", timestamp_to_event),
     _admin("POST", f"{ADMIN_V1}/purge_history/{{roomId}}", purge_history),
     _admin("POST", f"{ADMIN_V1}/purge_history/{{roomId}}/{{eventId}}", purge_history),

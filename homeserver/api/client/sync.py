@@ -20,7 +20,8 @@ async def get_sync(request: web.Request) -> web.Response:
 
     - ``since`` (a ``next_batch``; 400 M_INVALID_PARAM when unreadable),
       ``filter`` (inline JSON or a filter id; 400 M_BAD_JSON when invalid),
-      ``full_state``, ``set_presence``, ``timeout`` (ms, capped by config).
+      ``full_state``, ``set_presence``, ``timeout`` (ms, capped by config),
+      ``use_state_after`` (v1.16: ``state_after`` replaces ``state``).
     - With nothing new, waits until something concerning the user commits.
     """
     since_text = request.query.get("since")
@@ -44,6 +45,7 @@ async def get_sync(request: web.Request) -> web.Response:
             full_state=query_bool(request, "full_state"),
             timeout_ms=query_int(request, "timeout", 0, minimum=0) or 0,
             set_presence=set_presence,
+            use_state_after=query_bool(request, "use_state_after"),
         )
     )
     return json_response(body)

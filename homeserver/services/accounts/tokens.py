@@ -106,6 +106,9 @@ class TokenService:
             is_admin=info.is_admin or info.user_id in self._config.admins,
             appservice_id=info.appservice_id,
             token_id=info.token_id,
+            is_locked=info.locked,
+            is_suspended=info.suspended,
+            is_shadow_banned=info.shadow_banned,
         )
 
     async def _maybe_touch(

@@ -12,13 +12,17 @@ from homeserver.services.accounts.account import AccountService
 from homeserver.services.accounts.devices import DeviceService
 from homeserver.services.accounts.passwords import PasswordHasher
 from homeserver.services.accounts.registration import RegistrationService
+from homeserver.services.admin.activity import UserActivity
+from homeserver.services.admin.media import MediaAdmin
 from homeserver.services.admin.notices import ServerNotices
 from homeserver.services.admin.rooms import RoomAdmin
 from homeserver.services.admin.tokens import RegistrationTokenAdmin, ReportAdmin
 from homeserver.services.admin.users import UserAdmin
 from homeserver.services.clock import Clock
+from homeserver.services.media import MediaService
 from homeserver.services.profiles import ProfileService
 from homeserver.services.push.pushers import PusherService
+from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.rooms import Rooms
 from homeserver.storage.db import Database
 from homeserver.storage.stores.directory import DirectoryStore
@@ -31,6 +35,9 @@ class Admin:
     notices: ServerNotices
     registration_tokens: RegistrationTokenAdmin
     reports: ReportAdmin
+    #: None when the app was built without a media repository.
+    media: MediaAdmin | None = None
+    activity: UserActivity | None = None
 
 
 def build_admin(
@@ -46,6 +53,8 @@ def build_admin(
     pushers: PusherService,
     rooms: Rooms,
     directory_store: DirectoryStore,
+    ratelimiter: RateLimiter | None = None,
+    media: MediaService | None = None,
 ) -> Admin:
     room_admin = RoomAdmin(db, clock, config.server_name, rooms, directory_store)
     return Admin(
@@ -60,9 +69,12 @@ def build_admin(
             profiles,
             pushers,
             rooms,
+            ratelimiter,
         ),
         rooms=room_admin,
         notices=ServerNotices(db, config.server_name, rooms, registration),
         registration_tokens=RegistrationTokenAdmin(db),
         reports=ReportAdmin(db, clock, rooms, room_admin),
+        media=None if media is None else MediaAdmin(db, media, config.server_name),
+        activity=UserActivity(db),
     )

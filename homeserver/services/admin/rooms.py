@@ -255,6 +255,23 @@ class RoomAdmin:
             for e in ids
         ]
 
+    async def delete_forward_extremities(self, room_id: str) -> int:
+        """Keeps only the newest forward extremity (Synapse's repair for rooms
+        with too many); returns how many were removed."""
+        await self._snapshot(room_id)
+        rooms = self._rooms
+        async with rooms.locks.hold(room_id):
+            async with self._db.read() as conn:
+                ids = await rooms.state_store.get_forward_extremities(conn, room_id)
+            found = await rooms.cache.events(ids)
+            if len(found) < 2:
+                return 0
+            newest = max(found.values(), key=lambda e: e.stream_ordering).pdu.event_id
+            async with self._db.write() as txn:
+                await rooms.state_store.set_forward_extremities(txn, room_id, [newest])
+            rooms.cache.drop_room(room_id)
+        return len(ids) - 1
+
     async def timestamp_to_event(self, room_id: str, ts: int, *, forwards: bool) -> JsonDict:
         await self._snapshot(room_id)
         async with self._db.read() as conn:

@@ -27,6 +27,7 @@ from homeserver.services.accounts.tokens import (
 from homeserver.services.clock import Clock
 from homeserver.services.profiles import ProfileService
 from homeserver.services.push.pushers import PusherService
+from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.requester import Requester
 from homeserver.services.rooms import Rooms
 from homeserver.storage.db import Database
@@ -80,8 +81,10 @@ class UserAdmin:
         profiles: ProfileService,
         pushers: PusherService,
         rooms: Rooms,
+        ratelimiter: RateLimiter | None = None,
     ) -> None:
         self._db = db
+        self._ratelimiter = ratelimiter
         self._clock = clock
         self._config = config
         self._registration = registration
@@ -288,11 +291,24 @@ class UserAdmin:
         await self._row(user_id)
         async with self._db.write() as txn:
             await self._store.set_ratelimit(txn, user_id, per_second, burst)
+        if self._ratelimiter is not None:
+            self._ratelimiter.set_override(user_id, per_second, burst)
+
+    async def load_ratelimit_overrides(self) -> None:
+        """Hands every stored override to the rate limiter (at startup)."""
+        if self._ratelimiter is None:
+            return
+        async with self._db.read() as conn:
+            overrides = await self._store.all_ratelimits(conn)
+        for user_id, per_second, burst in overrides:
+            self._ratelimiter.set_override(user_id, per_second, burst)
 
     async def delete_ratelimit(self, user_id: str) -> None:
         await self._row(user_id)
         async with self._db.write() as txn:
             await self._store.delete_ratelimit(txn, user_id)
+        if self._ratelimiter is not None:
+            self._ratelimiter.delete_override(user_id)
 
     async def account_data(self, user_id: str) -> JsonDict:
         """Every global and per-room account data entry of the user."""

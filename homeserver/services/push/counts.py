@@ -9,6 +9,7 @@ notifications: the main timeline is the thread ``main``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from homeserver.core.errors import InvalidParam
@@ -45,6 +46,29 @@ class PushCounts:
         notifications; the main timeline is the key ``"main"``."""
         async with self._db.read() as conn:
             return await self._store.unread_counts(conn, user_id, room_id)
+
+    async def push_counts_many(
+        self, user_id: str, room_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """:meth:`push_counts` of many rooms in one query (per chunk); every
+        room of ``room_ids`` is in the result."""
+        per_room = await self.thread_counts_many(user_id, room_ids)
+        return {
+            room_id: (
+                sum(n for n, _ in per_room.get(room_id, {}).values()),
+                sum(h for _, h in per_room.get(room_id, {}).values()),
+            )
+            for room_id in room_ids
+        }
+
+    async def thread_counts_many(
+        self, user_id: str, room_ids: Sequence[str]
+    ) -> dict[str, dict[str, tuple[int, int]]]:
+        """:meth:`thread_counts` of many rooms; rooms with nothing unread are left out."""
+        if not room_ids:
+            return {}
+        async with self._db.read() as conn:
+            return await self._store.unread_counts_many(conn, user_id, room_ids)
 
     async def main_and_threads(
         self, user_id: str, room_id: str

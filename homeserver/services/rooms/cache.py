@@ -181,6 +181,11 @@ class RoomCache:
         while len(self._event_lru) > self._event_cache_size:
             self._event_lru.popitem(last=False)
 
+    def forget_events(self, event_ids: Iterable[str]) -> None:
+        """Drops purged events (message retention) from the LRU."""
+        for event_id in event_ids:
+            self._event_lru.pop(event_id, None)
+
     def mark_redacted(self, event_id: str, redaction_id: str) -> None:
         cached = self._event_lru.get(event_id)
         if cached is not None and cached.redacted_by is None:

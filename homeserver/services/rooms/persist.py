@@ -115,6 +115,10 @@ class EventPersister:
         #: hooks run inside the write transaction, after the events are
         #: written; a failing hook rolls the whole batch back
         self.in_transaction: list[InTransaction] = []
+        #: events announced below their position because an earlier position
+        #: was still uncommitted; re-announced once the stream passes them
+        self._held: list[tuple[int, str, PDU]] = []
+        event_stream.on_advance(self._release_held)
 
     @property
     def event_stream(self) -> StreamIdGenerator:
@@ -246,4 +250,19 @@ class EventPersister:
         visible = self._stream.current_position()
         for stored in stored_events:
             self._notifier.on_new_event(room_id, min(stored.stream_ordering, visible), stored.pdu)
+            if stored.stream_ordering > visible:
+                # Another room's persist holds a lower position: wake this
+                # room's waiters again when that one finishes.
+                self._held.append((stored.stream_ordering, room_id, stored.pdu))
         return stored_events
+
+    def _release_held(self, position: int) -> None:
+        """Re-announces held events at or below the stream's new ``position``."""
+        if not self._held:
+            return
+        ready = [h for h in self._held if h[0] <= position]
+        if not ready:
+            return
+        self._held = [h for h in self._held if h[0] > position]
+        for stream_ordering, room_id, pdu in ready:
+            self._notifier.on_new_event(room_id, stream_ordering, pdu)

@@ -47,6 +47,8 @@ class RoomAccess:
     membership: str | None
     #: the state the user may read (current, or at their leave)
     state: Mapping[StateKey, str]
+    #: for a former member who may not read the current state: where they left
+    left_at: TopoKey | None = None
 
 
 def _after(key: TopoKey) -> TopoKey:
@@ -107,7 +109,7 @@ class RoomReader:
                 event = stored.get(latest[0]) if latest else None
                 if event is not None and event.state_group is not None:
                     state = await self._state.get_state(conn, event.state_group)
-                    return RoomAccess(snapshot, membership, state)
+                    return RoomAccess(snapshot, membership, state, event.topo_key)
         raise Forbidden("You are not a member of this room")
 
     # --- serialising -----------------------------------------------------------------
@@ -209,7 +211,14 @@ class RoomReader:
         access = await self.access(requester, room_id)
         state: Mapping[StateKey, str] = access.state
         if at is not None:
-            state = await self._state_at(room_id, self._parse_token(at)) or {}
+            position = self._parse_token(at)
+            async with self._db.read() as conn:
+                key = await self._topo_key(conn, room_id, position)
+            if access.left_at is not None and key > _after(access.left_at):
+                # A former member sees the membership up to their leave only.
+                state = access.state
+            else:
+                state = await self._state_at(room_id, key) or {}
         ids = [eid for (t, _), eid in state.items() if t == "m.room.member"]
         members = await self._state_events(ids)
         chosen = [
@@ -236,10 +245,9 @@ class RoomReader:
             out[user_id] = profile
         return {"joined": out}
 
-    async def _state_at(self, room_id: str, position: RoomPosition) -> dict[StateKey, str] | None:
-        """The state after the last event before ``position``."""
+    async def _state_at(self, room_id: str, key: TopoKey) -> dict[StateKey, str] | None:
+        """The state after the last event before the gap ``key``."""
         async with self._db.read() as conn:
-            key = await self._topo_key(conn, room_id, position)
             page = await self._events.get_room_events_topological(
                 conn, room_id, from_key=key, backwards=True, limit=1
             )

@@ -12,13 +12,13 @@ the target redacted with ``unsigned.redacted_because``.
 from __future__ import annotations
 
 from homeserver.core.auth import PowerLevels, check_redaction_allowed
-from homeserver.core.errors import AuthRuleViolation, BadJson, Forbidden
+from homeserver.core.errors import AuthRuleViolation, BadJson, Forbidden, UserSuspended
 from homeserver.core.events import PDU
 from homeserver.services.requester import Requester
 from homeserver.services.rooms.build import forbidden
 from homeserver.services.rooms.cache import RoomCache, RoomSnapshot
 from homeserver.services.rooms.persist import TxnKey
-from homeserver.services.rooms.send import EventSender
+from homeserver.services.rooms.send import EventSender, made_up_event_id
 
 
 class RedactionService:
@@ -42,6 +42,13 @@ class RedactionService:
         """
         if reason is not None and not isinstance(reason, str):
             raise BadJson("'reason' must be a string")
+        if requester.is_suspended:
+            # A suspended account may still take back what it said.
+            own = await self._cache.event(event_id)
+            if own is None or own.pdu.sender != requester.user_id:
+                raise UserSuspended("Suspended accounts may only redact their own events")
+        if requester.is_shadow_banned:
+            return made_up_event_id()
         content: dict[str, object] = {}
         if reason is not None:
             content["reason"] = reason

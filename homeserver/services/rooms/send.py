@@ -16,6 +16,7 @@ The write path, in order (ARCHITECTURE.md §3):
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -23,7 +24,14 @@ from signedjson.types import SigningKey
 
 from homeserver.core.auth import PowerLevels, parse_level
 from homeserver.core.auth.power import LEVEL_KEYS, is_user_id
-from homeserver.core.errors import BadJson, Forbidden, InvalidIdentifier, InvalidParam, MatrixError
+from homeserver.core.errors import (
+    BadJson,
+    Forbidden,
+    InvalidIdentifier,
+    InvalidParam,
+    MatrixError,
+    UserSuspended,
+)
 from homeserver.core.events import PDU
 from homeserver.core.ids import parse_room_alias, server_name_of
 from homeserver.core.room_versions import RoomVersion
@@ -78,6 +86,21 @@ def check_power_levels_content(content: Mapping[str, Any], room_version: RoomVer
                 raise BadJson(f"power levels: {name!r} is not a user id")
 
 
+def check_server_acl_content(content: Mapping[str, Any]) -> None:
+    """Rejects ``m.room.server_acl`` content servers could not apply.
+
+    Raises:
+        BadJson: ``allow``/``deny`` not lists of strings, or
+            ``allow_ip_literals`` not a boolean.
+    """
+    for key in ("allow", "deny"):
+        value = content.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise BadJson(f"server ACL: '{key}' must be a list of strings")
+    if not isinstance(content.get("allow_ip_literals", True), bool):
+        raise BadJson("server ACL: 'allow_ip_literals' must be a boolean")
+
+
 class EventSender:
     """Builds and persists events sent by local users."""
 
@@ -126,7 +149,11 @@ class EventSender:
         existing = await self._txn_event(txn)
         if existing is not None:
             return existing
+        if requester.is_suspended:
+            raise UserSuspended("Suspended accounts may not send events")
         self._ratelimit(requester)
+        if requester.is_shadow_banned:
+            return made_up_event_id()
         if event_type == "m.room.redaction":
             # Redactions have their own endpoint, which checks the target.
             raise Forbidden("Send redactions with the /redact endpoint")
@@ -144,7 +171,14 @@ class EventSender:
         content: JsonDict,
     ) -> str:
         """Sends a state event; a no-op change returns the current event's id."""
+        is_member = event_type == "m.room.member"
+        if requester.is_suspended and not (
+            is_member and state_key == requester.user_id and content.get("membership") == "leave"
+        ):
+            raise UserSuspended("Suspended accounts may only leave rooms")
         self._ratelimit(requester)
+        if requester.is_shadow_banned and not is_member:
+            return made_up_event_id()
         snapshot = await self._cache.room(room_id)
         if snapshot is None:
             raise Forbidden("You are not in this room")
@@ -154,8 +188,12 @@ class EventSender:
             await self._check_canonical_alias(room_id, content)
         if event_type == "m.room.member":
             membership = content.get("membership")
-            if not isinstance(membership, str):
-                raise BadJson("m.room.member content needs a string 'membership'")
+            if membership not in ("join", "invite", "leave", "ban", "knock"):
+                raise BadJson(
+                    "m.room.member 'membership' must be join, invite, leave, ban or knock"
+                )
+        if event_type == "m.room.server_acl":
+            check_server_acl_content(content)
 
         async def unchanged(current: RoomSnapshot) -> Mapping[str, Any] | None:
             current_id = current.state.get((event_type, state_key))
@@ -317,6 +355,13 @@ class EventSender:
                 target = await self._rooms.get_alias(conn, parsed)
             if target != room_id:
                 raise BadAlias(f"{parsed} does not point to this room")
+
+
+def made_up_event_id() -> str:
+    """An event id for an event that is never persisted: what a shadow-banned
+    user is told, so they cannot tell their events go nowhere (Synapse's
+    behaviour)."""
+    return "$" + secrets.token_urlsafe(32)
 
 
 class Unchanged(Exception):

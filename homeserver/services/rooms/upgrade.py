@@ -6,9 +6,11 @@ The steps follow the spec's "server behaviour" for room upgrades:
 2. create the new room (``RoomCreator``) with ``predecessor`` in its create
    content, the old room's type, and a copy of its name, topic, avatar, join
    rules, history visibility, guest access, encryption, server ACL,
-   canonical alias and power levels. When the upgrader's level is too low
-   to send that initial state, the copied power levels raise them for the
-   creation and the original levels are sent right after;
+   canonical alias and power levels; restricted join rules that allowed
+   members of the old room now allow members of the new one, and the old
+   room's bans are copied. When the upgrader's level is too low to send
+   that initial state, the copied power levels raise them for the creation
+   and the original levels are sent right after;
 3. send the tombstone in the old room;
 4. move the local aliases to the new room and clear the old room's
    canonical alias; a published old room is replaced in the directory;
@@ -137,6 +139,9 @@ class RoomUpgrader:
         if is_public:
             request = replace(request, visibility="public")
         new_room_id, _ = await self._rooms.create.create_room(requester, request)
+        # Before the final power levels: the upgrader may only be raised now.
+        await self._point_allow_list_at(user_id, room_id, new_room_id, state)
+        await self._copy_bans(user_id, new_room_id, snapshot.state)
         if final_levels is not None:
             await self._rooms.send.send(
                 user_id, new_room_id, "m.room.power_levels", final_levels, state_key=""
@@ -152,6 +157,47 @@ class RoomUpgrader:
         logger.info("room %s upgraded to %s (%s)", room_id, new_room_id, new_version)
         await self._after_tombstone(user_id, room_id, new_room_id, state, is_public)
         return new_room_id
+
+    async def _point_allow_list_at(
+        self, user_id: str, room_id: str, new_room_id: str, state: Mapping[StateKey, PDU]
+    ) -> None:
+        """Restricted join rules that allow members of the old room now allow
+        members of the new one (as Synapse does)."""
+        join_rules = state.get(("m.room.join_rules", ""))
+        allow = join_rules.content.get("allow") if join_rules is not None else None
+        if join_rules is None or not isinstance(allow, list):
+            return
+        changed = False
+        new_allow: list[Any] = []
+        for entry in allow:
+            if isinstance(entry, dict) and entry.get("room_id") == room_id:
+                entry = {**entry, "room_id": new_room_id}
+                changed = True
+            new_allow.append(entry)
+        if changed:
+            content = {**join_rules.content, "allow": new_allow}
+            await self._best_effort(user_id, new_room_id, "m.room.join_rules", content)
+
+    async def _copy_bans(
+        self, user_id: str, new_room_id: str, old_state: Mapping[StateKey, str]
+    ) -> None:
+        """Bans carry over to the new room (with their reason); other
+        memberships do not (the spec's list; Synapse copies bans too)."""
+        keys = [key for key in old_state if key[0] == "m.room.member"]
+        members = await self._rooms.cache.state_pdus(dict(old_state), keys)
+        for (_, target), event in sorted(members.items()):
+            if event.membership != "ban" or target == user_id:
+                continue
+            content: JsonDict = {"membership": "ban"}
+            reason = event.content.get("reason")
+            if isinstance(reason, str):
+                content["reason"] = reason
+            try:
+                await self._rooms.send.send(
+                    user_id, new_room_id, "m.room.member", content, state_key=target
+                )
+            except MatrixError as e:
+                logger.info("upgrade to %s: could not ban %s: %s", new_room_id, target, e.message)
 
     def _additional_creators(self, raw: Sequence[Any]) -> list[str]:
         out: list[str] = []

@@ -15,8 +15,9 @@ sees that they left). Messages share their state group, so a page of
 history needs one small keyed lookup per distinct group (cached: groups
 never change).
 
-Known simplification: the history visibility event itself is judged by the
-new setting (the state after it), not the previous one.
+An ``m.room.history_visibility`` event itself is judged by the more
+permissive of the previous setting and its own (as Synapse does), so the
+change that closes history stays visible to those who saw what came before.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ from homeserver.storage.stores.state import StateStore
 
 HISTORY_KEY: StateKey = ("m.room.history_visibility", "")
 DEFAULT_VISIBILITY = "shared"
+#: From the most to the least permissive.
+_PRIORITY = ("world_readable", "shared", "invited", "joined")
+
+
+def more_permissive(a: str, b: str) -> str:
+    """The more permissive of two settings (unknown values count as shared)."""
+    rank_a = _PRIORITY.index(a) if a in _PRIORITY else 1
+    rank_b = _PRIORITY.index(b) if b in _PRIORITY else 1
+    return a if rank_a <= rank_b else b
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +90,36 @@ class HistoryVisibility:
         groups = await self.at_groups(
             user_id, (e.state_group for e in events if e.state_group is not None)
         )
+        previous = await self._previous_settings(events)
         out: list[VisibleEvent] = []
         for stored in events:
             if stored.state_group is None:
                 continue
             visibility, membership = groups[stored.state_group]
             pdu = stored.pdu
+            if pdu.event_id in previous:
+                visibility = more_permissive(visibility, previous[pdu.event_id])
             own_membership = pdu.type == "m.room.member" and pdu.state_key == user_id
             if own_membership or _allowed(visibility, membership, currently_joined):
                 out.append(VisibleEvent(stored, membership))
+        return out
+
+    async def _previous_settings(self, events: Sequence[StoredEvent]) -> dict[str, str]:
+        """``event id → the setting it replaced`` for history visibility events."""
+        replaced: dict[str, str] = {}
+        for stored in events:
+            pdu = stored.pdu
+            if (pdu.type, pdu.state_key) == HISTORY_KEY:
+                prev = pdu.unsigned.get("replaces_state")
+                replaced[pdu.event_id] = prev if isinstance(prev, str) else ""
+        if not replaced:
+            return {}
+        pdus = await self._cache.pdus({p for p in replaced.values() if p})
+        out: dict[str, str] = {}
+        for event_id, prev_id in replaced.items():
+            prev = pdus.get(prev_id)
+            value = prev.content.get("history_visibility") if prev is not None else None
+            out[event_id] = value if isinstance(value, str) else DEFAULT_VISIBILITY
         return out
 
 

@@ -41,7 +41,8 @@ class Sync:
     """The sync services, as ``services.sync``."""
 
     sync: SyncService
-    #: room sections; ``sections.push_counts`` is the unread-count hook
+    #: room sections; ``sections.push_counts_many`` / ``thread_counts_many``
+    #: are the unread-count hooks
     sections: RoomSections
     filters: FilterService
     typing: TypingService

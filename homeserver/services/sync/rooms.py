@@ -16,12 +16,13 @@ from typing import Any
 from homeserver.core.events import PDU, StateKey
 from homeserver.core.tokens import StreamToken
 from homeserver.notifier import Notifier
-from homeserver.services.filters import Filter
+from homeserver.services.filters import EventFilter, Filter
 from homeserver.services.requester import Requester
 from homeserver.services.rooms.cache import RoomCache
 from homeserver.services.rooms.read import RoomReader
 from homeserver.services.rooms.visibility import HistoryVisibility
 from homeserver.services.sync.ephemeral import filter_ephemeral, receipt_events, typing_event
+from homeserver.services.sync.lazy_members import SentMembers
 from homeserver.services.sync.state import (
     filter_state,
     full_state_ids,
@@ -39,20 +40,45 @@ from homeserver.services.sync.typing import TypingService
 from homeserver.storage.db import Database
 from homeserver.storage.stores.account_data import AccountDataChange
 from homeserver.storage.stores.events import StoredEvent
+from homeserver.storage.stores.push import MAIN_THREAD
 from homeserver.storage.stores.receipts import ReceiptStore
 from homeserver.storage.stores.state import StateStore
 from homeserver.storage.stores.sync import MembershipAt, SyncStore
 
 JsonDict = dict[str, Any]
 
-#: ``(user_id, room_id) → (notification_count, highlight_count)``; a push
-#: rules implementation replaces the default, which counts nothing.
-PushCounts = Callable[[str, str], Awaitable[tuple[int, int]]]
+#: ``(user_id, room_ids) → {room_id: (notification_count, highlight_count)}``;
+#: the push service replaces the default, which counts nothing.
+PushCountsMany = Callable[[str, Sequence[str]], Awaitable[dict[str, tuple[int, int]]]]
+#: ``(user_id, room_ids) → {room_id: {thread_id: counts}}`` (``main`` = the
+#: main timeline; rooms with nothing unread may be left out).
+ThreadCountsMany = Callable[[str, Sequence[str]], Awaitable[dict[str, dict[str, tuple[int, int]]]]]
+
+#: further reads back when a timeline filter drops events, at most
+_PAGE_ROUNDS = 4
+#: events per further read, at most
+_MAX_PAGE = 500
 
 
-async def no_push_counts(user_id: str, room_id: str) -> tuple[int, int]:
-    del user_id, room_id
-    return 0, 0
+async def no_push_counts(user_id: str, room_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    del user_id
+    return dict.fromkeys(room_ids, (0, 0))
+
+
+async def no_thread_counts(
+    user_id: str, room_ids: Sequence[str]
+) -> dict[str, dict[str, tuple[int, int]]]:
+    del user_id, room_ids
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """Events read for a timeline, oldest first."""
+
+    events: list[StoredEvent]
+    #: no event of the range precedes ``events``
+    exhausted: bool
 
 
 @dataclass(slots=True)
@@ -62,6 +88,8 @@ class RoomsRequest:
     now: StreamToken
     filter: Filter
     full_state: bool
+    #: MSC4222 / v1.16: ``state_after`` (state at the END of the timeline)
+    use_state_after: bool = False
     #: changed room account data by room (already filtered by stream range)
     room_account_data: Mapping[str, list[AccountDataChange]] = field(default_factory=dict)
 
@@ -104,7 +132,6 @@ class RoomSections:
         notifier: Notifier,
         typing: TypingService,
         receipts: ReceiptStore,
-        push_counts: PushCounts = no_push_counts,
         sync_store: SyncStore | None = None,
     ) -> None:
         self._db = db
@@ -116,7 +143,11 @@ class RoomSections:
         self._receipts = receipts
         self._sync = sync_store or SyncStore()
         self._visibility = HistoryVisibility(db, state_store, cache)
-        self.push_counts = push_counts
+        #: unread counts of many rooms (set by the push service)
+        self.push_counts_many: PushCountsMany = no_push_counts
+        self.thread_counts_many: ThreadCountsMany = no_thread_counts
+        #: member events each device already received (lazy loading)
+        self.sent_members = SentMembers()
 
     async def memberships(self, user_id: str, upto: int) -> list[MembershipAt]:
         async with self._db.read() as conn:
@@ -126,6 +157,9 @@ class RoomSections:
         room_filter = req.filter.room
         since_room = req.since.room if req.since is not None else 0
         initial = req.since is None
+        if initial or req.full_state:
+            # The client starts over: whatever it got before is gone.
+            self.sent_members.reset(req.requester.user_id, req.requester.device_id or "")
         result = RoomsResult()
         joined: list[MembershipAt] = []
         for m in memberships:
@@ -195,10 +229,7 @@ class RoomSections:
             timeline_rooms |= newly
         after = 0 if since is None else since.room
         bounds = [(r, after, now.room) for r in sorted(timeline_rooms)]
-        raw: dict[str, list[StoredEvent]] = {}
-        if bounds and limit > 0:
-            async with self._db.read() as conn:
-                raw = await self._sync.recent_events(conn, bounds, limit + 1)
+        raw = await self._read_timelines(bounds, limit, req.filter.room.timeline)
         typing_changed = {
             r for r in room_ids if since is None or self._typing.changed_since(r, since.typing)
         }
@@ -219,13 +250,72 @@ class RoomSections:
             body = await self._joined_room(
                 req,
                 room_id,
-                raw.get(room_id, []) if room_id in timeline_rooms else None,
+                raw.get(room_id) if room_id in timeline_rooms else None,
                 full=room_id in newly,
                 typing=room_id in typing_changed,
                 receipt=receipts.get(room_id),
             )
             if body is not None:
                 result.join[room_id] = body
+        await self._add_counts(req, result.join)
+
+    async def _read_timelines(
+        self,
+        bounds: Sequence[tuple[str, int, int]],
+        limit: int,
+        event_filter: EventFilter,
+    ) -> dict[str, _Raw]:
+        """The newest events per room: ``limit + 1``, then, when the filter
+        drops some, further pages back until ``limit`` match or history (the
+        range) ends, at most :data:`_PAGE_ROUNDS` more reads."""
+        if not bounds or limit <= 0:
+            return {}
+        async with self._db.read() as conn:
+            first = await self._sync.recent_events(conn, bounds, limit + 1)
+            out = {r: _Raw(events, len(events) <= limit) for r, events in first.items()}
+            if not _narrows(event_filter):
+                return out
+            page = min(max(limit * 4, 50), _MAX_PAGE)
+            after_of = {r: a for r, a, _ in bounds}
+            for _ in range(_PAGE_ROUNDS):
+                short = [
+                    (r, after_of[r], t.events[0].stream_ordering - 1)
+                    for r, t in out.items()
+                    if not t.exhausted
+                    and t.events
+                    and sum(1 for e in t.events if event_filter.allows_pdu(e.pdu)) < limit
+                ]
+                if not short:
+                    break
+                more = await self._sync.recent_events(conn, short, page + 1)
+                for room_id, _, _ in short:
+                    older = more.get(room_id, [])
+                    out[room_id] = _Raw(older + out[room_id].events, len(older) <= page)
+        return out
+
+    async def _add_counts(self, req: RoomsRequest, join: dict[str, JsonDict]) -> None:
+        """Unread counts of every returned joined room, in one batched read."""
+        if not join:
+            return
+        user_id = req.requester.user_id
+        room_ids = sorted(join)
+        if not req.filter.room.timeline.unread_thread_notifications:
+            counts = await self.push_counts_many(user_id, room_ids)
+            for room_id, body in join.items():
+                n, h = counts.get(room_id, (0, 0))
+                body["unread_notifications"] = {"notification_count": n, "highlight_count": h}
+            return
+        # Threaded notifications: ``unread_notifications`` counts the main
+        # timeline only, each thread has its own entry (spec v1.4).
+        per_room = await self.thread_counts_many(user_id, room_ids)
+        for room_id, body in join.items():
+            threads = dict(per_room.get(room_id, {}))
+            n, h = threads.pop(MAIN_THREAD, (0, 0))
+            body["unread_notifications"] = {"notification_count": n, "highlight_count": h}
+            body["unread_thread_notifications"] = {
+                root: {"notification_count": tn, "highlight_count": th}
+                for root, (tn, th) in threads.items()
+            }
 
     async def _receipts_for(
         self, req: RoomsRequest, room_ids: Sequence[str]
@@ -248,7 +338,7 @@ class RoomSections:
         self,
         req: RoomsRequest,
         room_id: str,
-        raw: list[StoredEvent] | None,
+        raw: _Raw | None,
         *,
         full: bool,
         typing: bool,
@@ -258,13 +348,28 @@ class RoomSections:
         flt = req.filter
         room_filter = flt.room
         limit = flt.timeline_limit
-        timeline = cut_timeline(raw or [], limit, req.now.room)
+        timeline = cut_timeline(
+            raw.events if raw is not None else [],
+            limit,
+            req.now.room,
+            room_filter.timeline,
+            exhausted=raw.exhausted if raw is not None else True,
+        )
         timeline, visible = await visible_timeline(
             self._visibility, user_id, timeline, room_filter.timeline, currently_joined=True
         )
         snapshot = await self._cache.room(room_id)
         current: Mapping[StateKey, str] = dict(snapshot.state) if snapshot is not None else {}
-        state_events = await self._state_block(req, room_id, timeline, current, full=full)
+        current_group = snapshot.state_group if snapshot is not None else None
+        after = req.since.room if req.since is not None else 0
+        if req.use_state_after:
+            state_events = await self._state_after(
+                req, room_id, timeline, current, full=full, changed=raw is not None, after=after
+            )
+        else:
+            state_events = await self._state_block(
+                req, room_id, timeline, current, current_group, full=full, after=after
+            )
         ephemeral: list[JsonDict] = []
         if typing:
             users = self._typing.typing_users(room_id)
@@ -287,24 +392,19 @@ class RoomSections:
             and not account_data
         ):
             return None
+        self._remember_members(req, room_id, [*timeline.events, *state_events])
         fields = flt.event_fields
+        state_key = "state_after" if req.use_state_after else "state"
         body: JsonDict = {
             "timeline": timeline.to_json(
                 await serialize_events(self._reader, req.requester, visible, fields)
             ),
-            "state": {
+            state_key: {
                 "events": await serialize_events(self._reader, req.requester, state_events, fields)
             },
             "ephemeral": {"events": ephemeral},
             "account_data": {"events": account_data},
         }
-        notifications, highlights = await self.push_counts(user_id, room_id)
-        body["unread_notifications"] = {
-            "notification_count": notifications,
-            "highlight_count": highlights,
-        }
-        if room_filter.timeline.unread_thread_notifications:
-            body["unread_thread_notifications"] = {}
         members_changed = full or any(
             e.pdu.type == "m.room.member" for e in [*timeline.events, *state_events]
         )
@@ -314,21 +414,51 @@ class RoomSections:
             body["summary"] = {}
         return body
 
+    async def _state_at_start(
+        self, room_id: str, timeline: Timeline, current_group: int | None, after: int
+    ) -> Mapping[StateKey, str] | None:
+        """The room state just before the timeline's first event (None: the
+        current state, when nothing in the timeline changed it)."""
+        if not timeline.events:
+            return None
+        if timeline.before is not None:
+            group = timeline.before.state_group
+        elif timeline.exhausted and after == 0:
+            return {}  # the timeline starts with the room's first event
+        else:
+            async with self._db.read() as conn:
+                group = await self._sync.state_group_before(
+                    conn, room_id, timeline.events[0].stream_ordering
+                )
+        if group is None:
+            return {}
+        if group == current_group:
+            return None
+        async with self._db.read() as conn:
+            return await self._state.get_state(conn, group)
+
     async def _state_block(
         self,
         req: RoomsRequest,
         room_id: str,
         timeline: Timeline,
         current: Mapping[StateKey, str],
+        current_group: int | None,
         *,
         full: bool,
+        after: int,
     ) -> list[StoredEvent]:
+        """``state``: the state at the START of the timeline (full), or the
+        state events of the gap before a limited incremental timeline."""
         state_filter = req.filter.room.state
         lazy = state_filter.lazy_load_members
         if req.since is None or full:
-            ids = full_state_ids(current, timeline.events)
+            at_start = await self._state_at_start(room_id, timeline, current_group, after)
+            ids = dict(current) if at_start is None else dict(at_start)
+            ids = full_state_ids(ids, timeline.events)
             if lazy:
                 ids = lazy_members(ids, timeline.events, req.requester.user_id, current)
+                ids = self._drop_redundant(req, room_id, ids)
             found = await self._cache.events(ids.values())
             return filter_state(found.values(), state_filter)
         events: list[StoredEvent] = []
@@ -342,19 +472,91 @@ class RoomSections:
         if lazy and timeline.events:
             ids = {e.pdu.state_tuple: e.pdu.event_id for e in events}
             ids = lazy_members(ids, timeline.events, req.requester.user_id, current)
+            ids = self._drop_redundant(req, room_id, ids)
             found = await self._cache.events(ids.values())
             events = list(found.values())
         return filter_state(events, state_filter)
+
+    async def _state_after(
+        self,
+        req: RoomsRequest,
+        room_id: str,
+        timeline: Timeline,
+        current: Mapping[StateKey, str],
+        *,
+        full: bool,
+        changed: bool,
+        after: int,
+    ) -> list[StoredEvent]:
+        """``state_after`` (MSC4222): the state at the END of the timeline (full),
+        or every state change since the token up to the end of the timeline,
+        timeline state events included."""
+        state_filter = req.filter.room.state
+        if req.since is None or full:
+            ids = dict(current)
+        elif not changed:
+            ids = {}
+        else:
+            async with self._db.read() as conn:
+                between = await self._sync.state_event_ids_between(
+                    conn, room_id, after, req.now.room + 1
+                )
+            latest = set(between)
+            ids = {k: v for k, v in current.items() if v in latest}
+        if state_filter.lazy_load_members:
+            ids = lazy_members(
+                ids, timeline.events, req.requester.user_id, current, skip_timeline=False
+            )
+            ids = self._drop_redundant(req, room_id, ids)
+        found = await self._cache.events(ids.values())
+        return filter_state(found.values(), state_filter)
+
+    def _drop_redundant(
+        self, req: RoomsRequest, room_id: str, ids: dict[StateKey, str]
+    ) -> dict[StateKey, str]:
+        """Without ``include_redundant_members``, member events this device
+        already received are not sent again (lazy loading)."""
+        if req.filter.room.state.include_redundant_members:
+            return ids
+        user_id = req.requester.user_id
+        device_id = req.requester.device_id or ""
+        return {
+            k: v
+            for k, v in ids.items()
+            if k[0] != "m.room.member"
+            or self.sent_members.already_sent(user_id, device_id, room_id, k[1]) != v
+        }
+
+    def _remember_members(
+        self, req: RoomsRequest, room_id: str, events: Sequence[StoredEvent]
+    ) -> None:
+        if not req.filter.room.state.lazy_load_members:
+            return
+        members = [
+            (e.pdu.state_key, e.pdu.event_id)
+            for e in events
+            if e.pdu.type == "m.room.member" and e.pdu.state_key is not None
+        ]
+        if members:
+            self.sent_members.record(
+                req.requester.user_id, req.requester.device_id or "", room_id, members
+            )
 
     async def _left_room(self, req: RoomsRequest, m: MembershipAt) -> JsonDict:
         limit = req.filter.timeline_limit
         after = req.since.room if req.since is not None else 0
         upto = m.stream_ordering
-        raw: dict[str, list[StoredEvent]] = {}
-        if limit > 0:
-            async with self._db.read() as conn:
-                raw = await self._sync.recent_events(conn, [(m.room_id, after, upto)], limit + 1)
-        timeline = cut_timeline(raw.get(m.room_id, []), limit, upto)
+        raw = await self._read_timelines(
+            [(m.room_id, after, upto)], limit, req.filter.room.timeline
+        )
+        read = raw.get(m.room_id)
+        timeline = cut_timeline(
+            read.events if read is not None else [],
+            limit,
+            upto,
+            req.filter.room.timeline,
+            exhausted=read.exhausted if read is not None else True,
+        )
         timeline, visible = await visible_timeline(
             self._visibility,
             req.requester.user_id,
@@ -363,19 +565,89 @@ class RoomSections:
             currently_joined=False,
         )
         fields = req.filter.event_fields
-        state: list[StoredEvent] = []
-        if req.since is None:
-            leave = await self._cache.event(m.event_id)
-            if leave is not None and leave.state_group is not None:
+        state_filter = req.filter.room.state
+        leave = await self._cache.event(m.event_id)
+        leave_group = leave.state_group if leave is not None else None
+        ids: Mapping[StateKey, str] = {}
+        if req.use_state_after:
+            if leave_group is not None:
                 async with self._db.read() as conn:
-                    at_leave = await self._state.get_state(conn, leave.state_group)
-                ids = full_state_ids(at_leave, timeline.events)
-                found = await self._cache.events(ids.values())
-                state = filter_state(found.values(), req.filter.room.state)
+                    at_leave = await self._state.get_state(conn, leave_group)
+                    if req.since is None:
+                        ids = at_leave
+                    else:
+                        between = set(
+                            await self._sync.state_event_ids_between(
+                                conn, m.room_id, after, upto + 1
+                            )
+                        )
+                        ids = {k: v for k, v in at_leave.items() if v in between}
+        elif req.since is None:
+            at_start = await self._state_at_start(m.room_id, timeline, leave_group, after)
+            if at_start is None and leave_group is not None:
+                async with self._db.read() as conn:
+                    at_start = await self._state.get_state(conn, leave_group)
+            ids = full_state_ids(at_start or {}, timeline.events)
+        found = await self._cache.events(ids.values())
+        state = filter_state(found.values(), state_filter)
+        state_key = "state_after" if req.use_state_after else "state"
         return {
             "timeline": timeline.to_json(
                 await serialize_events(self._reader, req.requester, visible, fields)
             ),
-            "state": {"events": await serialize_events(self._reader, req.requester, state, fields)},
+            state_key: {
+                "events": await serialize_events(self._reader, req.requester, state, fields)
+            },
             "account_data": {"events": []},
         }
+
+    async def membership_moves(
+        self, user_id: str, memberships: Sequence[MembershipAt], since: int, upto: int
+    ) -> tuple[set[str], set[str]]:
+        """Users who started and stopped sharing one of the user's rooms in
+        ``(since, upto]`` (for ``device_lists``): members who joined or left
+        the user's joined rooms, and everyone in rooms the user joined or left.
+
+        Returns:
+            ``(joined, departed)``; the caller subtracts who still shares a room.
+        """
+        joined_rooms = [m.room_id for m in memberships if m.membership == "join"]
+        rooms = sorted(self._notifier.rooms_changed_since("room", since, joined_rooms))
+        arrived: set[str] = set()
+        departed: set[str] = set()
+        for m in memberships:
+            if m.stream_ordering <= since:
+                continue
+            snapshot = await self._cache.room(m.room_id)
+            members = (
+                {u for u, ms in snapshot.memberships.items() if ms == "join"}
+                if snapshot is not None
+                else set()
+            )
+            if m.membership == "join":
+                arrived |= members
+            elif m.membership in ("leave", "ban"):
+                departed |= members
+        if rooms:
+            async with self._db.read() as conn:
+                changes = await self._sync.membership_changes(conn, rooms, since, upto)
+            for _, member, membership in changes:
+                if membership == "join":
+                    arrived.add(member)
+                    departed.discard(member)
+                elif membership in ("leave", "ban"):
+                    departed.add(member)
+        arrived.discard(user_id)
+        departed.discard(user_id)
+        return arrived, departed
+
+
+def _narrows(event_filter: EventFilter) -> bool:
+    """Whether the timeline filter may drop events (so reads page further)."""
+    return bool(
+        event_filter.types is not None
+        or event_filter.not_types
+        or event_filter.senders is not None
+        or event_filter.not_senders
+        or event_filter.contains_url is not None
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from homeserver.services.sync.to_device import ToDeviceService
 from homeserver.services.sync.typing import TypingService
 from homeserver.storage.db import Database
 from homeserver.storage.stores.account_data import AccountDataChange
+from homeserver.storage.stores.sync import MembershipAt
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class SyncRequest:
     full_state: bool = False
     timeout_ms: int = 0
     set_presence: str | None = None
+    #: MSC4222: ``state_after`` instead of ``state``
+    use_state_after: bool = False
 
 
 @dataclass(slots=True)
@@ -164,6 +167,7 @@ class SyncService:
                 now=now,
                 filter=req.filter,
                 full_state=req.full_state,
+                use_state_after=req.use_state_after,
                 room_account_data=room_account_data,
             ),
             memberships,
@@ -178,7 +182,7 @@ class SyncService:
             **{f: getattr(now, f) for f in _FIELDS if f != "to_device"}, to_device=to_device_pos
         )
         presence = await self._presence_events(req, rooms.joined, now)
-        device_lists = await self._device_lists(req, rooms.joined, now)
+        device_lists = await self._device_lists(req, rooms.joined, memberships, now)
         body: JsonDict = {
             "next_batch": token.encode(),
             "rooms": rooms.to_json(),
@@ -234,15 +238,34 @@ class SyncService:
         return events[: flt.limit] if flt.limit is not None else events
 
     async def _device_lists(
-        self, req: SyncRequest, joined: list[str], now: StreamToken
+        self,
+        req: SyncRequest,
+        joined: list[str],
+        memberships: Sequence[MembershipAt],
+        now: StreamToken,
     ) -> dict[str, list[str]]:
+        """``changed``: users sharing a room whose devices changed, or who
+        started sharing one; ``left``: users who shared a room during the
+        range and share none now (both since the token)."""
         out: dict[str, list[str]] = {"changed": [], "left": []}
-        if req.since is None or now.device_lists <= req.since.device_lists:
+        since = req.since
+        if since is None:
             return out
-        changed = await self._device_list_changes(req.since.device_lists, now.device_lists)
-        if changed:
-            sharing = await self._sharing_users(req.requester.user_id, joined)
-            out["changed"] = sorted(changed & sharing)
+        user_id = req.requester.user_id
+        changed: set[str] = set()
+        if now.device_lists > since.device_lists:
+            changed = await self._device_list_changes(since.device_lists, now.device_lists)
+        departed: set[str] = set()
+        if now.room > since.room:
+            arrived, departed = await self._rooms.membership_moves(
+                user_id, memberships, since.room, now.room
+            )
+            changed |= arrived
+        if not changed and not departed:
+            return out
+        sharing = await self._sharing_users(user_id, joined)
+        out["changed"] = sorted(changed & sharing)
+        out["left"] = sorted(departed - sharing)
         return out
 
 

@@ -1,7 +1,11 @@
 """The ``state`` block of a room.
 
-- Initial sync, ``full_state`` or a newly joined room: the current state
-  minus what the timeline already carries (cheap: from the room cache).
+- Initial sync, ``full_state`` or a newly joined room: the state at the
+  START of the timeline (the state group of the event just before it; the
+  cached current state when the timeline changed no state).
+- ``use_state_after`` (MSC4222): ``state_after``, the state at the END of
+  the timeline (all of it when full, else what changed since the token),
+  timeline state events included.
 - Incremental and ``limited``: the state events between ``since`` and the
   start of the timeline (the gap the client did not see), last per key.
 - Incremental and not limited: nothing (every change is in the timeline).
@@ -32,14 +36,18 @@ def lazy_members(
     timeline: Sequence[StoredEvent],
     viewer: str,
     current: Mapping[StateKey, str],
+    *,
+    skip_timeline: bool = True,
 ) -> dict[StateKey, str]:
     """Non-member state plus the members that the timeline needs.
 
     Members come from ``current`` when ``state`` lacks them (an incremental
-    sync must still tell who sent the timeline events).
+    sync must still tell who sent the timeline events). With
+    ``skip_timeline`` (``state``, not ``state_after``) member events the
+    timeline carries are left out.
     """
     senders = {e.pdu.sender for e in timeline} | {viewer}
-    in_timeline = {e.pdu.event_id for e in timeline}
+    in_timeline = {e.pdu.event_id for e in timeline} if skip_timeline else set()
     out = {k: v for k, v in state.items() if k[0] != "m.room.member"}
     for sender in senders:
         key: StateKey = ("m.room.member", sender)

@@ -295,6 +295,43 @@ class PushStore:
         )
         return {r["thread_id"]: (int(r["n"]), int(r["h"] or 0)) for r in rows}
 
+    async def unread_counts_many(
+        self, conn: Connection, user_id: str, room_ids: Sequence[str]
+    ) -> dict[str, dict[str, tuple[int, int]]]:
+        """:meth:`unread_counts` of many rooms, one query per chunk of rooms.
+
+        Returns:
+            ``room → thread → (notifications, highlights)``; rooms without
+            unread notifications are left out.
+        """
+        out: dict[str, dict[str, tuple[int, int]]] = {}
+        for start in range(0, len(room_ids), _BATCH):
+            chunk = list(room_ids[start : start + _BATCH])
+            rooms = _placeholders(len(chunk), 2)
+            # The unthreaded receipt and own position prune read rows by room
+            # before the per-row covering position is looked up.
+            rows = await conn.fetch(
+                "SELECT a.room_id, a.thread_id, COUNT(*) AS n, "
+                "SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END) AS h "
+                "FROM event_push_actions a LEFT JOIN ("
+                " SELECT r.room_id, MAX(e.stream_ordering) AS pos FROM receipts r"
+                " JOIN events e ON e.event_id = r.event_id WHERE r.user_id = $1"
+                " AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id = ''"
+                f" AND r.room_id IN ({rooms}) GROUP BY r.room_id) rf ON rf.room_id = a.room_id "
+                "LEFT JOIN push_read_positions p ON p.user_id = a.user_id "
+                "AND p.room_id = a.room_id AND p.thread_id = '' "
+                f"WHERE a.user_id = $1 AND a.room_id IN ({rooms}) "
+                "AND a.stream_ordering > COALESCE(rf.pos, -1) "
+                "AND a.stream_ordering > COALESCE(p.stream_ordering, -1) "
+                f"AND a.stream_ordering > {self._covering} "
+                "GROUP BY a.room_id, a.thread_id",
+                user_id,
+                *chunk,
+            )
+            for r in rows:
+                out.setdefault(r["room_id"], {})[r["thread_id"]] = (int(r["n"]), int(r["h"] or 0))
+        return out
+
     async def total_unread(self, conn: Connection, user_id: str) -> int:
         """Unread notifications of the user over every room (a push badge count)."""
         count = await conn.fetchval(

@@ -170,3 +170,35 @@ class SyncStore:
             before,
         )
         return [r["event_id"] for r in rows]
+
+    async def state_group_before(self, conn: Connection, room_id: str, before: int) -> int | None:
+        """The state group of the room's newest event below position ``before``:
+        the state just before the event at ``before`` (None: no such event)."""
+        row = await conn.fetchrow(
+            "SELECT state_group FROM events WHERE room_id = $1 AND stream_ordering < $2 "
+            "AND outlier = FALSE ORDER BY stream_ordering DESC LIMIT 1",
+            room_id,
+            before,
+        )
+        if row is None or row["state_group"] is None:
+            return None
+        return int(row["state_group"])
+
+    async def membership_changes(
+        self, conn: Connection, room_ids: Sequence[str], after: int, upto: int
+    ) -> list[tuple[str, str, str]]:
+        """``(room_id, user_id, membership)`` of every membership event in the rooms
+        with ``after < stream_ordering <= upto``, oldest first."""
+        out: list[tuple[str, str, str]] = []
+        for start in range(0, len(room_ids), _BATCH):
+            chunk = list(room_ids[start : start + _BATCH])
+            rows = await conn.fetch(
+                "SELECT room_id, user_id, membership FROM room_memberships "
+                "WHERE stream_ordering > $1 AND stream_ordering <= $2 "
+                f"AND room_id IN ({_placeholders(3, len(chunk))}) ORDER BY stream_ordering",
+                after,
+                upto,
+                *chunk,
+            )
+            out.extend((r["room_id"], r["user_id"], r["membership"]) for r in rows)
+        return out

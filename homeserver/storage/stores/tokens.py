@@ -27,6 +27,9 @@ class AccessTokenInfo:
     is_guest: bool
     deactivated: bool
     appservice_id: str | None
+    locked: bool = False
+    suspended: bool = False
+    shadow_banned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,8 @@ class TokenStore:
         """The token and its account, or None for an unknown token (or a vanished account)."""
         row = await conn.fetchrow(
             "SELECT t.id, t.user_id, t.device_id, t.valid_until_ms, t.refresh_token_id, t.used, "
-            "t.puppets_user_id, u.is_admin, u.is_guest, u.deactivated, u.appservice_id "
+            "t.puppets_user_id, u.is_admin, u.is_guest, u.deactivated, u.appservice_id, "
+            "u.locked, u.suspended, u.shadow_banned "
             "FROM access_tokens t JOIN users u ON u.user_id = t.user_id "
             "WHERE t.token_hash = $1",
             token_hash,
@@ -95,6 +99,9 @@ class TokenStore:
             is_guest=bool(row["is_guest"]),
             deactivated=bool(row["deactivated"]),
             appservice_id=row["appservice_id"],
+            locked=bool(row["locked"]),
+            suspended=bool(row["suspended"]),
+            shadow_banned=bool(row["shadow_banned"]),
         )
 
     async def mark_access_token_used(self, txn: Connection, token_id: int, now_ms: int) -> bool:
