@@ -290,6 +290,9 @@ async def test_guest_forbidden_on_user_only_room_routes(client_for: Any) -> None
         )
         assert status == 403, path
         assert body["errcode"] == "M_GUEST_ACCESS_FORBIDDEN", path
+    status, body = await guest.request("GET", f"/rooms/{room}/joined_members")
+    assert status == 403
+    assert body["errcode"] == "M_GUEST_ACCESS_FORBIDDEN"
 
 
 # --- upgrades ----------------------------------------------------------------------

@@ -8,9 +8,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from homeserver.api.admin.params import ADMIN_V1, direction, page, path_user_id
-from homeserver.api.http import json_response, query_bool, query_int, services
+from homeserver.api.http import json_object, json_response, query_bool, query_int, services
 from homeserver.api.routing import Auth, Handler, Route
-from homeserver.core.errors import InvalidParam, NotFound
+from homeserver.core.errors import BadJson, InvalidParam, NotFound
 from homeserver.services.admin.activity import UserActivity
 from homeserver.services.admin.users import USER_ORDER, UserFilter
 
@@ -99,6 +99,36 @@ async def user_reports(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+async def redact_user(request: web.Request) -> web.Response:
+    """POST /_synapse/admin/v1/user/{userId}/redact
+
+    - ``rooms``: room ids (required); ``reason``; ``limit`` (events per room,
+      default 1000). Answers ``redact_id`` for ``redact_status``.
+    """
+    user_id = path_user_id(request)
+    body = await json_object(request)
+    rooms = body.get("rooms")
+    if not isinstance(rooms, list) or not all(isinstance(r, str) for r in rooms):
+        raise BadJson("'rooms' must be a list of room ids")
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise BadJson("'reason' must be a string")
+    limit = body.get("limit", 1000)
+    if type(limit) is not int or not 0 < limit <= 100_000:
+        raise InvalidParam("'limit' must be a positive integer")
+    redaction = services(request).admin.redaction
+    assert redaction is not None
+    task_id = await redaction.redact(user_id, rooms, reason, limit)
+    return json_response({"redact_id": task_id})
+
+
+async def redact_status(request: web.Request) -> web.Response:
+    """GET /_synapse/admin/v1/user/redact_status/{redactId}"""
+    redaction = services(request).admin.redaction
+    assert redaction is not None
+    return json_response(await redaction.status(request.match_info["redactId"]))
+
+
 async def federation_destination(request: web.Request) -> web.Response:
     """GET /_synapse/admin/v1/federation/destinations/{destination}
 
@@ -120,5 +150,7 @@ routes = [
         cumulative_joined_room_count,
     ),
     _admin("GET", f"{ADMIN_V1}/user_reports", user_reports),
+    _admin("POST", f"{ADMIN_V1}/user/{{userId}}/redact", redact_user),
+    _admin("GET", f"{ADMIN_V1}/user/redact_status/{{redactId}}", redact_status),
     _admin("GET", f"{ADMIN_V1}/federation/destinations/{{destination}}", federation_destination),
 ]

@@ -15,6 +15,7 @@ from homeserver.services.accounts.registration import RegistrationService
 from homeserver.services.admin.activity import UserActivity
 from homeserver.services.admin.media import MediaAdmin
 from homeserver.services.admin.notices import ServerNotices
+from homeserver.services.admin.redact_user import UserRedaction
 from homeserver.services.admin.rooms import RoomAdmin
 from homeserver.services.admin.tokens import RegistrationTokenAdmin, ReportAdmin
 from homeserver.services.admin.users import UserAdmin
@@ -38,6 +39,7 @@ class Admin:
     #: None when the app was built without a media repository.
     media: MediaAdmin | None = None
     activity: UserActivity | None = None
+    redaction: UserRedaction | None = None
 
 
 def build_admin(
@@ -77,4 +79,5 @@ def build_admin(
         reports=ReportAdmin(db, clock, rooms, room_admin),
         media=None if media is None else MediaAdmin(db, media, config.server_name),
         activity=UserActivity(db),
+        redaction=UserRedaction(db, clock, rooms),
     )

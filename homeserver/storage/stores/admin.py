@@ -226,9 +226,7 @@ class AdminStore:
         rows = await conn.fetch(
             "SELECT user_id, messages_per_second, burst_count FROM ratelimit_overrides"
         )
-        return [
-            (r["user_id"], int(r["messages_per_second"]), int(r["burst_count"])) for r in rows
-        ]
+        return [(r["user_id"], int(r["messages_per_second"]), int(r["burst_count"])) for r in rows]
 
     async def delete_ratelimit(self, txn: Connection, user_id: str) -> None:
         await txn.execute("DELETE FROM ratelimit_overrides WHERE user_id = $1", user_id)

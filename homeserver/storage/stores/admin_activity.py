@@ -27,6 +27,21 @@ class AdminActivityStore:
         )
         return len({r["room_id"] for r in rows if _membership(r["json"]) == "join"})
 
+    async def redactable_events(
+        self, conn: Connection, room_id: str, user_id: str, limit: int
+    ) -> list[str]:
+        """The user's newest unredacted events in the room (not redactions,
+        not the create event)."""
+        rows = await conn.fetch(
+            "SELECT event_id FROM events WHERE room_id = $1 AND sender = $2 "
+            "AND redacted_by IS NULL AND type <> 'm.room.redaction' "
+            "AND type <> 'm.room.create' ORDER BY stream_ordering DESC LIMIT $3",
+            room_id,
+            user_id,
+            limit,
+        )
+        return [r["event_id"] for r in rows]
+
 
 def _membership(raw: str) -> object:
     content = json.loads(raw).get("content")

@@ -95,3 +95,29 @@ async def test_delete_forward_extremities_keeps_newest(client: Client) -> None:
     )
     assert status == 404
     assert data["errcode"] == "M_NOT_FOUND"
+
+
+async def test_redact_user_events_and_status(client: Client) -> None:
+    admin = await new_admin(client)
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room(preset="public_chat")
+    await bob.join(room_id)
+    spam = [await bob.send(room_id, f"spam {n}") for n in range(3)]
+    kept = await alice.send(room_id, "mine")
+    data = await admin.ok(
+        "POST", f"{A1}/user/{bob.user_id}/redact", {"rooms": [room_id], "reason": "spam"}
+    )
+    status = await admin.ok("GET", f"{A1}/user/redact_status/{data['redact_id']}")
+    assert status == {"status": "complete", "failed_redactions": {}}
+    for event_id in spam:
+        event = await alice.ok("GET", f"/rooms/{room_id}/event/{event_id}")
+        assert event["content"] == {}
+    assert (await alice.ok("GET", f"/rooms/{room_id}/event/{kept}"))["content"]["body"] == "mine"
+    for body in ({}, {"rooms": "x"}, {"rooms": [room_id], "limit": 0}):
+        code, err = await admin.request("POST", f"{A1}/user/{bob.user_id}/redact", body)
+        assert code == 400, body
+        assert err["errcode"] in ("M_BAD_JSON", "M_INVALID_PARAM")
+    code, err = await admin.request("GET", f"{A1}/user/redact_status/nope")
+    assert code == 404
+    assert err["errcode"] == "M_NOT_FOUND"
