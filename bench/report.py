@@ -134,9 +134,24 @@ def header_section(results: JsonDict) -> str:
     return "\n".join(lines)
 
 
+def longpolls_section(results: JsonDict) -> str:
+    """What idle_longpolls verified per server (how many were held, early returns)."""
+    lines = []
+    for name, server in results["servers"].items():
+        sc = server.get("scenarios", {}).get("idle_longpolls")
+        if sc and sc.get("checks"):
+            lines.append(f"- {name}: " + "; ".join(sc["checks"]))
+    return "\n".join(lines) or "- not run"
+
+
 def full_report(results: JsonDict) -> str:
     return "\n\n".join(
-        [header_section(results), markdown_table(results), "Errors:\n\n" + errors_section(results)]
+        [
+            header_section(results),
+            markdown_table(results),
+            "Held long-polls (idle_longpolls):\n\n" + longpolls_section(results),
+            "Errors:\n\n" + errors_section(results),
+        ]
     )
 
 

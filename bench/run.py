@@ -106,7 +106,7 @@ async def bench_server(
         say(f"  up after {time.monotonic() - t0:.1f}s at {server.base_url}")
         await asyncio.sleep(3)  # let start-up work settle before reading idle memory
         idle_kib = server.rss_kib() or 0
-        ctx = Context(http, server.shared_secret, profile)
+        ctx = Context(http, server.shared_secret, profile, rss_kib=server.rss_kib)
         setup = ScenarioResult("setup")
         t1 = time.perf_counter()
         try:
@@ -158,6 +158,7 @@ def pool_size(profile: Profile, scenarios: list[str]) -> int:
         "fanout": profile.fanout_clients,
         "joins": profile.joins_count,
         "media": 1,
+        "idle_longpolls": profile.idle_longpolls,
     }
     return max([need.get(s, 0) for s in scenarios], default=0)
 

@@ -47,6 +47,8 @@ class Profile:
     messages_repeats: int
     media_count: int
     media_mib: int
+    #: Long-polling /sync requests held open at once by as many users (idle_longpolls).
+    idle_longpolls: int
     #: Each scenario stops (and says so) after this long.
     scenario_timeout_s: float
 
@@ -69,6 +71,7 @@ PROFILES: dict[str, Profile] = {
         messages_repeats=10,
         media_count=8,
         media_mib=4,
+        idle_longpolls=500,
         scenario_timeout_s=180,
     ),
     "full": Profile(
@@ -88,6 +91,7 @@ PROFILES: dict[str, Profile] = {
         messages_repeats=50,
         media_count=20,
         media_mib=16,
+        idle_longpolls=1000,
         scenario_timeout_s=900,
     ),
 }
@@ -199,6 +203,8 @@ class Context:
     big_user: User | None = None
     big_rooms: list[str] = field(default_factory=list)
     big_rooms_with_message: set[str] = field(default_factory=set)
+    #: The server process's resident memory in KiB (None when it cannot be read).
+    rss_kib: Callable[[], int | None] | None = None
 
     async def new_user(self) -> User:
         self._next_user += 1
@@ -684,6 +690,103 @@ async def media(ctx: Context, res: ScenarioResult) -> None:
     res.samples[f"download {ctx.profile.media_mib} MiB"] = down_ms
 
 
+async def _mean_rss_kib(ctx: Context, samples: int, every_s: float = 0.25) -> float | None:
+    """The server's mean VmRSS over a few samples, in KiB."""
+    assert ctx.rss_kib is not None
+    got: list[int] = []
+    for i in range(samples):
+        if i:
+            await asyncio.sleep(every_s)
+        rss = ctx.rss_kib()
+        if rss is not None:
+            got.append(rss)
+    return sum(got) / len(got) if got else None
+
+
+async def idle_longpolls(ctx: Context, res: ScenarioResult) -> None:
+    """N users each hold one /sync long-poll (30 s) open: the server's RSS before and while held.
+
+    Nothing happens in the users' rooms (they have none), so every request stays
+    parked; one that returns early anyway is re-issued with its new ``since``.
+    While they are held, a separate user's /sync (timeout 0) is timed, to show
+    whether the server still answers promptly. Then the client drops the
+    connections and the RSS is read again.
+    """
+    if ctx.rss_kib is None:
+        res.error("the server process is not known: cannot read its memory")
+        return
+    n = ctx.profile.idle_longpolls
+    users = await ctx.users(n)
+    probe = await ctx.new_user()
+    tokens = await bounded_gather([u.sync for u in users], limit=8)
+    await probe.sync()
+    await asyncio.sleep(2)  # let the setup's work settle
+    before = await _mean_rss_kib(ctx, 8)
+
+    held = 0
+    returned_early = 0
+    failed: list[RequestFailed] = []
+    all_held = asyncio.Event()
+
+    async def hold(user: User, since: str) -> None:
+        nonlocal held, returned_early
+        held += 1
+        if held == n:
+            all_held.set()
+        while True:
+            try:
+                got = await user.sync(since=since, timeout_ms=30_000)
+            except RequestFailed as exc:
+                failed.append(exc)
+                return
+            returned_early += 1
+            since = str(got["next_batch"])
+
+    tasks = [
+        asyncio.create_task(hold(u, str(t["next_batch"])))
+        for u, t in zip(users, tokens, strict=True)
+    ]
+    try:
+        await all_held.wait()
+        # The requests are issued; give the server time to accept and park each one.
+        await asyncio.sleep(min(10.0, 2.0 + n / 200))
+        open_before_probe = sum(1 for t in tasks if not t.done())
+        while_held = await _mean_rss_kib(ctx, 12)
+        probe_ms: list[float] = []
+        for _ in range(10):
+            t1 = time.perf_counter()
+            try:
+                await probe.sync()
+            except RequestFailed as exc:
+                res.request_failed(exc)
+                continue
+            probe_ms.append(ms_since(t1))
+        still_open = sum(1 for t in tasks if not t.done())
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(3)  # let the server notice the closed connections
+    after = await _mean_rss_kib(ctx, 8)
+
+    for exc in failed[:5]:
+        res.request_failed(exc)
+    res.check(
+        open_before_probe == n and still_open == n,
+        f"all {n} long-polls stayed open while measured",
+    )
+    if before is None or while_held is None or after is None:
+        res.error("the server's memory could not be read (did it exit?)")
+        return
+    mib = 1024.0
+    res.metric("RSS before", before / mib, "MiB", "lower")
+    res.metric(f"RSS with {n} long-polls held", while_held / mib, "MiB", "lower")
+    res.metric("RSS per held long-poll", (while_held - before) / n, "KiB", "lower")
+    res.metric("RSS after release", after / mib, "MiB", "lower")
+    res.latency("other user's /sync while held", probe_ms)
+    res.checks.append(f"{returned_early} long-poll(s) returned before their timeout (re-issued)")
+
+
 Scenario = Callable[[Context, ScenarioResult], Awaitable[None]]
 
 #: Every scenario, in the order a run goes through them.
@@ -699,6 +802,7 @@ SCENARIOS: dict[str, Scenario] = {
     "joins": joins,
     "messages_page": messages_page,
     "media": media,
+    "idle_longpolls": idle_longpolls,
 }
 
 

@@ -186,6 +186,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             ready.set()
         await stop.wait()
         logger.info("Shutting down: finishing in-flight requests")
+        # Long-polling /sync requests answer now rather than at their timeout.
+        svc.notifier.shutdown()
     finally:
         for runner in runners:
             await runner.cleanup()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import fields
 
 from homeserver.core.events import PDU
@@ -33,6 +33,9 @@ from homeserver.core.tokens import StreamToken
 logger = logging.getLogger(__name__)
 
 STREAMS: tuple[str, ...] = tuple(f.name for f in fields(StreamToken))
+
+#: ``(stream, position, rooms, users)`` of every poke; must not block or fail.
+PokeListener = Callable[[str, int, Collection[str], Collection[str]], None]
 
 #: Key prefixes: room and user ids cannot collide, but keep them apart anyway.
 _ROOM = "r:"
@@ -59,6 +62,10 @@ class Notifier:
         self._waiters: dict[str, set[_Waiter]] = {}
         #: key → stream → last position a change concerning the key was seen at
         self._last_change: dict[str, dict[str, int]] = {}
+        #: called with every poke (e.g. the appservice ephemeral feed)
+        self.listeners: list[PokeListener] = []
+        #: set at shutdown: long-polls answer at once instead of waiting
+        self._closing = False
 
     # --- positions -------------------------------------------------------------
 
@@ -134,6 +141,11 @@ class Notifier:
             for waiter in woken:
                 if not waiter.future.done():
                     waiter.future.set_result(None)
+        for listener in self.listeners:
+            try:
+                listener(stream, position, rooms, users)
+            except Exception:
+                logger.exception("poke listener failed")
 
     def on_new_event(self, room_id: str, stream_ordering: int, pdu: PDU) -> None:
         """Called after an event commits; must not block or fail.
@@ -190,6 +202,15 @@ class Notifier:
         """How many registrations are live (one per key a waiter is under)."""
         return sum(len(s) for s in self._waiters.values())
 
+    def shutdown(self) -> None:
+        """Ends every long-poll now (they answer with what they have, usually
+        nothing new) so a graceful shutdown does not wait for their timeouts."""
+        self._closing = True
+        for waiters in list(self._waiters.values()):
+            for waiter in list(waiters):
+                if not waiter.future.done():
+                    waiter.future.set_result(None)
+
     async def wait_for_events(
         self, user_id: str, rooms: Collection[str], since: StreamToken, timeout_s: float
     ) -> bool:
@@ -207,7 +228,7 @@ class Notifier:
         """
         if self._seen_change(user_id, rooms, since):
             return True
-        if timeout_s <= 0:
+        if timeout_s <= 0 or self._closing:
             return False
         loop = asyncio.get_running_loop()
         waiter = _Waiter(loop.create_future(), since)

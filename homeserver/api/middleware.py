@@ -6,6 +6,7 @@ Only this module turns exceptions into HTTP responses.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -87,6 +88,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 response.headers.setdefault(k, v)
         status = response.status
         return response
+    except asyncio.CancelledError:
+        # The client went away (or shutdown ended the request): not a server error.
+        status = 499
+        raise
     finally:
         if services(request).config.logging.access_log:
             requester = request.get(REQUESTER_KEY)

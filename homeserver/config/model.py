@@ -6,6 +6,7 @@ models (``homeserver config-docs``) and a test keeps it in sync.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -252,6 +253,30 @@ def parse_thumbnail_size(spec: str) -> tuple[int, int, str]:
     return int(match.group(1)), int(match.group(2)), match.group(3)
 
 
+#: Where URL previews never connect by default (as Synapse's list).
+DEFAULT_URL_PREVIEW_BLACKLIST = (
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "192.0.0.0/24",
+    "169.254.0.0/16",
+    "192.88.99.0/24",
+    "198.18.0.0/15",
+    "192.0.2.0/24",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "::1/128",
+    "fe80::/10",
+    "fc00::/7",
+    "2001:db8::/32",
+    "ff00::/8",
+    "fec0::/10",
+)
+
+
 class MediaConfig(Section):
     store_path: str | None = Field(
         None,
@@ -330,9 +355,38 @@ class MediaConfig(Section):
     url_preview_enabled: bool = Field(
         False,
         description=(
-            "URL previews (/preview_url). Not supported yet: must stay false; the endpoint "
-            "answers 404 M_UNRECOGNIZED."
+            "URL previews (/preview_url): the server fetches pages users ask about. Off: the "
+            "endpoint answers 404 M_UNRECOGNIZED. Review url_preview_ip_range_blacklist first."
         ),
+    )
+    url_preview_ip_range_blacklist: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_URL_PREVIEW_BLACKLIST),
+        description=(
+            "IP ranges (CIDR) a preview never connects to, checked on the resolved address "
+            "of every connection, redirects included (403 M_FORBIDDEN). The default covers "
+            "loopback, private, link-local, shared, multicast and documentation ranges."
+        ),
+    )
+    url_preview_ip_range_whitelist: list[str] = Field(
+        default_factory=list,
+        description=(
+            "IP ranges (CIDR) a preview may connect to even when the blacklist covers them."
+        ),
+    )
+    url_preview_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest page or og:image a preview downloads (502 beyond).",
+    )
+    url_preview_timeout_ms: int = Field(
+        10_000,
+        ge=100,
+        description="Longest a preview's fetch may take, redirects included (502 beyond).",
+    )
+    url_preview_cache_ms: int = Field(
+        3_600_000,
+        ge=0,
+        description="How long a preview is kept and reused for the same URL.",
     )
 
     @field_validator("thumbnail_sizes")
@@ -342,11 +396,11 @@ class MediaConfig(Section):
             parse_thumbnail_size(spec)
         return v
 
-    @field_validator("url_preview_enabled")
+    @field_validator("url_preview_ip_range_blacklist", "url_preview_ip_range_whitelist")
     @classmethod
-    def _no_previews(cls, v: bool) -> bool:
-        if v:
-            raise ValueError("URL previews are not supported yet")
+    def _ip_ranges(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            ipaddress.ip_network(cidr, strict=False)
         return v
 
 

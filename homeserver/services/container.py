@@ -24,6 +24,7 @@ from homeserver.services.appservice.thirdparty import register_protocols
 from homeserver.services.clock import Clock
 from homeserver.services.e2e.backup import KeyBackupService
 from homeserver.services.e2e.cross_signing import CrossSigningService
+from homeserver.services.e2e.dehydrated import DehydratedDeviceService
 from homeserver.services.e2e.keys import E2EKeyService
 from homeserver.services.media import MediaService
 from homeserver.services.openid import OpenIdTokens
@@ -95,6 +96,7 @@ class Services:
     e2e_keys: E2EKeyService
     cross_signing: CrossSigningService
     key_backup: KeyBackupService
+    dehydrated_devices: DehydratedDeviceService
     push: PushService
     media: MediaService
     search: SearchService
@@ -156,6 +158,9 @@ async def build_services(
     sync.sync.key_counts = e2e_keys.otk_counts
     sync.sync.fallback_key_types = e2e_keys.unused_fallback_key_types
     devices.change_hooks.append(sync.device_lists.devices_changed)
+    dehydrated_devices = DehydratedDeviceService(db, devices, e2e_keys, sync.streams.to_device)
+    # Deleting the dehydrated device (through /devices too) forgets it and its inbox.
+    devices.deletion_hooks.append(dehydrated_devices.on_devices_deleted)
     push = PushService(db, rooms.cache, clock, config.server_name, notifier)
     devices.deletion_hooks.append(push.pushers.on_devices_deleted)
     # Push rules run after an event commits and before /sync wakes (same-sync
@@ -223,6 +228,7 @@ async def build_services(
     registration.username_checks.append(appservices.check_not_exclusive)
     # Appservice feeds follow the events stream; the hook only wakes them.
     rooms.persister.after_commit.append(appservices.sender.on_persisted)
+    appservices.attach_ephemeral(notifier, sync.typing, sync.presence, sync.streams)
     await appservices.start()
     # Unknown local aliases are asked of the appservices (rooms on demand).
     rooms.membership.alias_resolvers.append(appservices.queries.query_alias)
@@ -255,6 +261,7 @@ async def build_services(
         e2e_keys=e2e_keys,
         cross_signing=CrossSigningService(db, clock, e2e_keys),
         key_backup=KeyBackupService(db),
+        dehydrated_devices=dehydrated_devices,
         push=push,
         media=media,
         search=search,

@@ -118,3 +118,15 @@ def test_changed_since_unknown_before_start_position() -> None:
     assert notifier.changed_since("room", 10, rooms=["!r:x"]) is False
     notifier.poke("room", 11, rooms=["!r:x"])
     assert notifier.rooms_changed_since("room", 10, ["!r:x", "!s:x"]) == {"!r:x"}
+
+
+async def test_shutdown_ends_waiting_long_polls_at_once() -> None:
+    notifier = Notifier(StreamToken())
+    waiting = asyncio.create_task(
+        notifier.wait_for_events("@a:x", ["!r:x"], StreamToken(), timeout_s=30)
+    )
+    await asyncio.sleep(0.01)
+    notifier.shutdown()
+    await asyncio.wait_for(waiting, 1.0)
+    # After shutdown a new long-poll does not wait at all.
+    assert await notifier.wait_for_events("@a:x", [], StreamToken(), timeout_s=30) is False

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from homeserver.api.http import json_response, query_bool, query_int, requester, services
 from homeserver.api.routing import CLIENT_V1, Auth, Handler, Route
-from homeserver.core.errors import Codes, MatrixError, MissingParam
+from homeserver.core.errors import MissingParam
 from homeserver.services.media import MediaFile
 from homeserver.services.media.service import base_content_type
 
@@ -138,7 +138,7 @@ async def _thumbnail(request: web.Request, *, legacy: bool) -> web.StreamRespons
     height = query_int(request, "height", minimum=1, maximum=100_000)
     if width is None or height is None:
         raise MissingParam("width and height are required")
-    query_bool(request, "animated", False)  # static thumbnails satisfy any value
+    animated = query_bool(request, "animated", False)
     query_bool(request, "allow_remote", True)
     media = await services(request).media.thumbnail(
         request.match_info["serverName"],
@@ -148,6 +148,7 @@ async def _thumbnail(request: web.Request, *, legacy: bool) -> web.StreamRespons
         method=request.query.get("method", "scale"),
         timeout_ms=_timeout_ms(request),
         legacy=legacy,
+        animated=bool(animated),
     )
     return _serve(media, filename=None, thumbnail=True)
 
@@ -171,7 +172,8 @@ async def get_thumbnail(request: web.Request) -> web.StreamResponse:
     https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientv1mediathumbnailservernamemediaid
 
     - ``width``/``height`` required positive integers; ``method`` crop|scale.
-    - Answers the closest configured size (static, even when ``animated``).
+    - Answers the closest configured size; ``animated=true`` keeps the
+      frames of an animated GIF or WebP, otherwise the thumbnail is static.
     - 400 M_UNKNOWN when the media is not an image we thumbnail; 413 when it
       has too many pixels.
     """
@@ -269,10 +271,21 @@ async def get_preview_url(request: web.Request) -> web.Response:
 
     https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientv1mediapreview_url
 
-    - URL previews are not offered: 404 M_UNRECOGNIZED, as servers without the
-      feature answer (this server fetches no external URLs).
+    - Off unless ``media.url_preview_enabled``: 404 M_UNRECOGNIZED.
+    - ``url`` required (http/https only, 400 M_INVALID_PARAM otherwise); ``ts``
+      accepted, previews are reused for ``media.url_preview_cache_ms``.
+    - 403 M_FORBIDDEN when the host resolves (or redirects) to an address in
+      ``media.url_preview_ip_range_blacklist``; 502 when the page can't be
+      fetched in time or is larger than ``media.url_preview_max_bytes``.
+    - ``og:image`` is downloaded and answered as a local ``mxc://`` URI.
+    Also served at the deprecated /_matrix/media/v3/preview_url.
     """
-    raise MatrixError("URL previews are disabled on this server", code=Codes.UNRECOGNIZED)
+    url = request.query.get("url")
+    if not url:
+        raise MissingParam("url is required")
+    query_int(request, "ts", None, minimum=0)
+    og = await services(request).media.preview_url(requester(request).user_id, url)
+    return json_response(og)
 
 
 def _media_routes(method: str, tail: str, handler: Handler, auth: Auth, **kw: Any) -> list[Route]:

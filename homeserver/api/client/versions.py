@@ -38,7 +38,10 @@ async def get_versions(request: web.Request) -> web.Response:
     https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientversions
     """
     return json_response(
-        {"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": {"org.matrix.msc4140": True}}
+        {
+            "versions": SUPPORTED_SPEC_VERSIONS,
+            "unstable_features": {"org.matrix.msc4140": True, "org.matrix.msc3814": True},
+        }
     )
 
 

@@ -13,6 +13,7 @@ from homeserver.services.accounts.devices import DeviceService
 from homeserver.services.accounts.passwords import PasswordHasher
 from homeserver.services.accounts.registration import RegistrationService
 from homeserver.services.admin.activity import UserActivity
+from homeserver.services.admin.events import EventAdmin
 from homeserver.services.admin.media import MediaAdmin
 from homeserver.services.admin.notices import ServerNotices
 from homeserver.services.admin.redact_user import UserRedaction
@@ -40,6 +41,7 @@ class Admin:
     media: MediaAdmin | None = None
     activity: UserActivity | None = None
     redaction: UserRedaction | None = None
+    events: EventAdmin | None = None
 
 
 def build_admin(
@@ -80,4 +82,5 @@ def build_admin(
         media=None if media is None else MediaAdmin(db, media, config.server_name),
         activity=UserActivity(db),
         redaction=UserRedaction(db, clock, rooms),
+        events=EventAdmin(db, rooms),
     )

@@ -150,6 +150,36 @@ class ReportAdmin:
             out["next_token"] = offset + len(rows)
         return out
 
+    async def list_room_reports(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        descending: bool,
+        user_id: str | None,
+        room_id: str | None,
+    ) -> JsonDict:
+        """A page of the reports of whole rooms, as ``GET /room_reports``
+        serves it; ``next_token`` is the offset of the next page."""
+        async with self._db.read() as conn:
+            rows, total = await self._store.list_reports(
+                conn,
+                offset=offset,
+                limit=limit,
+                descending=descending,
+                user_id=user_id,
+                room_id=room_id,
+                rooms_only=True,
+            )
+        reports: list[JsonDict] = []
+        for row in rows:
+            full = await self._json(row, with_event=False)
+            reports.append({k: full[k] for k in _ROOM_REPORT_FIELDS})
+        out: JsonDict = {"room_reports": reports, "total": total}
+        if offset + len(rows) < total:
+            out["next_token"] = offset + len(rows)
+        return out
+
     async def get(self, report_id: int) -> JsonDict:
         async with self._db.read() as conn:
             row = await self._store.get_report(conn, report_id)
@@ -164,5 +194,15 @@ class ReportAdmin:
                 raise NotFound("Event report not found")
             await self._store.delete_report(txn, report_id)
 
+
+_ROOM_REPORT_FIELDS = (
+    "id",
+    "received_ts",
+    "room_id",
+    "name",
+    "canonical_alias",
+    "user_id",
+    "reason",
+)
 
 __all__ = ["RegistrationToken", "RegistrationTokenAdmin", "ReportAdmin"]

@@ -8,9 +8,10 @@
 - ``queries``: user / alias queries and third-party lookups;
 - ``ping``: ``POST /_matrix/client/v1/appservice/{appserviceId}/ping``.
 
-Not here yet: ephemeral events (``receive_ephemeral``: typing, receipts,
-presence) and the MSC3202 to-device / device-list / OTK-count pushes are
-accepted in the registration but not delivered.
+- ``ephemeral``: typing, receipts and presence (``receive_ephemeral``) and
+  MSC3202 to-device messages and device-list changes, best effort.
+
+Not here yet: MSC3202 one-time-key counts and unused fallback key types.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from collections.abc import Sequence
 from homeserver.config.model import Config
 from homeserver.core.errors import Codes, Forbidden, InvalidUsername, MatrixError, UserInUse
 from homeserver.core.ids import server_name_of
+from homeserver.notifier import Notifier
 from homeserver.services.accounts.registration import RegistrationService
 from homeserver.services.appservice.auth import AppserviceAuth
 from homeserver.services.appservice.client import AppserviceHttp
+from homeserver.services.appservice.ephemeral import EphemeralFeed
 from homeserver.services.appservice.namespaces import AppService, exclusive_owner
 from homeserver.services.appservice.ping import ping
 from homeserver.services.appservice.queries import AppserviceQueries
@@ -32,6 +35,9 @@ from homeserver.services.appservice.sender import AppserviceSender
 from homeserver.services.clock import Clock
 from homeserver.services.requester import Requester
 from homeserver.services.rooms import Rooms
+from homeserver.services.sync.presence import PresenceService
+from homeserver.services.sync.streams import SyncStreams
+from homeserver.services.sync.typing import TypingService
 from homeserver.storage.db import Database
 
 logger = logging.getLogger(__name__)
@@ -50,6 +56,7 @@ class AppServices:
         rooms: Rooms,
         registration: RegistrationService,
     ) -> None:
+        self._db = db
         self._clock = clock
         self._config = config
         self._registration = registration
@@ -67,6 +74,27 @@ class AppServices:
         )
         self.queries = AppserviceQueries(self.http, self.appservices)
         self.ping_timeout_s = 10.0
+
+    def attach_ephemeral(
+        self,
+        notifier: Notifier,
+        typing: TypingService,
+        presence: PresenceService,
+        streams: SyncStreams,
+    ) -> None:
+        """Feeds typing, receipts, presence, to-device and device-list changes
+        to the appservices that want them (call before :meth:`start`)."""
+        feed = EphemeralFeed(
+            self._db,
+            self.appservices,
+            typing,
+            presence,
+            streams,
+            self.sender.interested_in_room,
+            self.sender.wake,
+        )
+        self.sender.ephemeral = feed
+        notifier.listeners.append(feed.on_poke)
 
     def by_id(self, as_id: str) -> AppService | None:
         return next((a for a in self.appservices if a.id == as_id), None)

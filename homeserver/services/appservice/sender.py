@@ -15,6 +15,10 @@ lost when either side restarts or an appservice is down:
   written as a new transaction (next txn id) together with the new position
   in one database transaction.
 - The rooms persister's after-commit hook only wakes the tasks.
+- Ephemeral data (``receive_ephemeral``, MSC3202) comes from the
+  ``ephemeral`` feed, which wakes the tasks too; it is added to the next
+  transaction built (a transaction may carry only ephemeral data) and is
+  persisted with it from then on, but what is pending in the feed is not.
 
 So events reach the appservice in stream order, each transaction id is
 used once per appservice and only for one body (a retry resends the same
@@ -36,6 +40,7 @@ import aiohttp
 
 from homeserver.core.canonical_json import encode_canonical_json
 from homeserver.services.appservice.client import AppserviceHttp
+from homeserver.services.appservice.ephemeral import EphemeralFeed
 from homeserver.services.appservice.namespaces import AppService
 from homeserver.services.clock import Clock
 from homeserver.services.requester import Requester
@@ -75,6 +80,8 @@ class AppserviceSender:
         self._store = AppserviceStore()
         self._wakeups: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        #: set when some appservice wants ephemeral data (see ``ephemeral``)
+        self.ephemeral: EphemeralFeed | None = None
         self.batch_size = 100
         self.initial_backoff_s = 1.0
         self.max_backoff_s = 300.0
@@ -148,7 +155,10 @@ class AppserviceSender:
             rows = await self._store.event_ids_after(
                 conn, position.event_position, up_to, self.batch_size
             )
-        if not rows:
+        extra: JsonDict = {}
+        if self.ephemeral is not None and self.ephemeral.has_pending(svc.id):
+            extra = await self.ephemeral.collect(svc)
+        if not rows and not extra:
             return False
         events = await self._cache.events(event_id for _, event_id, _ in rows)
         interesting: list[StoredEvent] = []
@@ -159,12 +169,13 @@ class AppserviceSender:
                 continue
             if await self._interested(svc, stored, room_interest):
                 interesting.append(stored)
-        new_position = rows[-1][0]
+        new_position = rows[-1][0] if rows else position.event_position
         txn_id = position.last_txn_id
         body_text: str | None = None
-        if interesting:
+        if interesting or extra:
             who = Requester(user_id=svc.sender, device_id=None, appservice_id=svc.id)
             body: JsonDict = {"events": await self._reader.serialize(who, interesting)}
+            body.update(extra)
             body_text = encode_canonical_json(body).decode("utf-8")
             txn_id += 1
         async with self._db.write() as txn:
@@ -184,13 +195,17 @@ class AppserviceSender:
             return True
         cached = room_interest.get(pdu.room_id)
         if cached is None:
-            snapshot = await self._cache.room(pdu.room_id)
-            members = list(snapshot.memberships) if snapshot is not None else []
-            async with self._db.read() as conn:
-                aliases = await self._store.room_aliases(conn, pdu.room_id)
-            cached = svc.is_interested_in_room(pdu.room_id, aliases, members)
+            cached = await self.interested_in_room(svc, pdu.room_id)
             room_interest[pdu.room_id] = cached
         return cached
+
+    async def interested_in_room(self, svc: AppService, room_id: str) -> bool:
+        """The room id, an alias or a current member is in ``svc``'s namespaces."""
+        snapshot = await self._cache.room(room_id)
+        members = list(snapshot.memberships) if snapshot is not None else []
+        async with self._db.read() as conn:
+            aliases = await self._store.room_aliases(conn, room_id)
+        return svc.is_interested_in_room(room_id, aliases, members)
 
     async def _send_until_acked(self, svc: AppService, txn_id: int, body: str) -> None:
         backoff = self.initial_backoff_s

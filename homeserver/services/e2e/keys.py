@@ -22,7 +22,7 @@ a room with them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,9 @@ class E2EKeyService:
         self._keys = E2EKeyStore()
         self._state = StateStore()
         self._stream = PresenceStore()
+        #: called with ``(user_id, device_id)`` after a device's one-time or
+        #: fallback keys changed (upload, claim); must not block or fail
+        self.key_count_listeners: list[Callable[[str, str], None]] = []
 
     # --- upload ----------------------------------------------------------------
 
@@ -138,7 +141,35 @@ class E2EKeyService:
                 counts = await self._keys.count_one_time_keys(txn, user_id, device_id)
         if changed:
             await self._announce(user_id, positions.positions[-1])
+        if otks or fallbacks:
+            self._key_counts_changed([(user_id, device_id)])
         return _with_default_counts(counts)
+
+    def _key_counts_changed(self, devices: Sequence[tuple[str, str]]) -> None:
+        for user_id, device_id in devices:
+            for listener in self.key_count_listeners:
+                listener(user_id, device_id)
+
+    @staticmethod
+    def check_upload(
+        user_id: str,
+        device_id: str,
+        *,
+        device_keys: JsonDict | None,
+        one_time_keys: JsonDict | None,
+        fallback_keys: JsonDict | None,
+    ) -> None:
+        """The shape checks of :meth:`upload`, without storing anything.
+
+        Raises:
+            BadJson / InvalidParam: what :meth:`upload` would refuse on shape alone.
+        """
+        if device_keys is not None:
+            _check_device_keys(device_keys, user_id, device_id)
+        _parse_keys(one_time_keys or {}, "one-time key")
+        fallbacks = _parse_keys(fallback_keys or {}, "fallback key")
+        if len({alg for alg, _, _ in fallbacks}) != len(fallbacks):
+            raise InvalidParam("Only one fallback key per algorithm may be uploaded")
 
     async def _store_device_keys(
         self, txn: Connection, user_id: str, device_id: str, device_keys: JsonDict
@@ -215,6 +246,7 @@ class E2EKeyService:
                     )
                     if claimed is not None:
                         out.setdefault(user_id, {})[device_id] = {claimed.key_id: claimed.key}
+            self._key_counts_changed([(u, d) for u, ds in out.items() for d in ds])
         return {"one_time_keys": out, "failures": failures}
 
     # --- query -----------------------------------------------------------------

@@ -7,6 +7,11 @@ Layout under the store path::
     tmp/                                   uploads in progress
 
 The two levels of two-character directories keep any one directory small.
+Identical uploads share one file: a new upload whose SHA-256 matches a stored
+file becomes a hard link to that file instead of a second copy. Every media id
+keeps its own name for the bytes, so deleting one id (unlinking its name)
+never removes bytes another id still uses; the space is freed with the last
+name. Where hard links are not possible the upload is stored as its own copy.
 Files are written under ``tmp/`` and renamed into place, so a reader never
 sees half a file; ``tmp/`` is on the same filesystem, so the rename is atomic.
 """
@@ -109,9 +114,17 @@ class MediaFiles:
             raise
         return StagedFile(path=path, size=size, sha256=digest.hexdigest())
 
-    async def place(self, staged: StagedFile, media_id: str) -> None:
-        """Moves a staged upload to its final path (atomic rename)."""
-        await asyncio.to_thread(_move, staged.path, self.content_path(media_id))
+    async def place(self, staged: StagedFile, media_id: str, twin: str | None = None) -> None:
+        """Puts a staged upload at the path of ``media_id``.
+
+        Args:
+            twin: another media id stored with the same SHA-256; the new id
+                becomes a hard link to its file and the staged copy is dropped.
+                Falls back to the staged copy when linking fails (the twin was
+                deleted meanwhile, or the filesystem has no hard links).
+        """
+        twin_path = self.content_path(twin) if twin is not None else None
+        await asyncio.to_thread(_place, staged.path, self.content_path(media_id), twin_path)
 
     async def discard(self, staged: StagedFile) -> None:
         await asyncio.to_thread(staged.path.unlink, missing_ok=True)
@@ -145,6 +158,24 @@ def _discard(f: IO[bytes], path: Path) -> None:
 
 def _move(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dst)
+
+
+def _place(src: Path, dst: Path, twin: Path | None) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if twin is not None:
+        try:
+            # A name in tmp/ first, then a rename: dst appears complete or not at all.
+            link = src.with_name(src.name + ".link")
+            if twin.stat().st_size != src.stat().st_size:
+                raise OSError("twin differs")
+            os.link(twin, link)
+        except OSError:
+            pass
+        else:
+            os.replace(link, dst)
+            src.unlink(missing_ok=True)
+            return
     os.replace(src, dst)
 
 

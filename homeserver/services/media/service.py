@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from homeserver.config.model import Config, parse_thumbnail_size
 from homeserver.core.errors import (
@@ -26,7 +27,10 @@ from homeserver.services.media.files import (
     StagedFile,
     new_media_id,
 )
+from homeserver.services.media.preview import UrlPreviewer
 from homeserver.services.media.thumbnail import (
+    ANIMATABLE_TYPES,
+    ANIMATED_OUTPUT_TYPES,
     THUMBNAILABLE_TYPES,
     NotAnImage,
     Target,
@@ -88,10 +92,11 @@ class MediaService:
         self.thumbnail_sizes = [
             Target(*parse_thumbnail_size(spec)) for spec in self.media.thumbnail_sizes
         ]
+        self.previews = UrlPreviewer(self.media, clock.time_ms)
         # Downloads waiting for a reserved id's upload, woken when it lands.
         self._upload_waiters: dict[str, asyncio.Event] = {}
         # One rendering of a thumbnail at a time; others wait and reuse it.
-        self._render_locks: dict[tuple[str, Target], _SharedLock] = {}
+        self._render_locks: dict[tuple[str, Target, bool], _SharedLock] = {}
 
     async def setup(self) -> None:
         """Creates the store directories."""
@@ -131,7 +136,7 @@ class MediaService:
             _content_type(content_type), filename or None, staged.size, staged.sha256
         )
         try:
-            await self.files.place(staged, media_id)
+            await self.files.place(staged, media_id, await self._twin(staged.sha256))
         except BaseException:
             await self.files.discard(staged)
             raise
@@ -207,6 +212,7 @@ class MediaService:
             _content_type(content_type), filename or None, staged.size, staged.sha256
         )
         try:
+            twin = await self._twin(staged.sha256)
             async with self.db.write() as txn:
                 done = await self.store.complete_reserved(
                     txn, media_id, user_id, file, now_ms=self.clock.time_ms()
@@ -218,12 +224,17 @@ class MediaService:
                     raise NotFound("Media ID not found")
                 # Rename inside the transaction: once the row says "uploaded",
                 # the file must be there for readers.
-                await self.files.place(staged, media_id)
+                await self.files.place(staged, media_id, twin)
         finally:
             await self.files.discard(staged)
         event = self._upload_waiters.pop(media_id, None)
         if event is not None:
             event.set()
+
+    async def _twin(self, sha256: str) -> str | None:
+        """A stored media id with these bytes, to share its file (de-duplication)."""
+        async with self.db.read() as conn:
+            return await self.store.find_by_sha256(conn, sha256)
 
     def _check_can_upload_to(self, record: MediaRecord | None, user_id: str) -> None:
         if record is None:
@@ -345,8 +356,12 @@ class MediaService:
         method: str,
         timeout_ms: int,
         legacy: bool = False,
+        animated: bool = False,
     ) -> MediaFile:
         """A thumbnail close to ``width`` x ``height`` (generated once, then cached).
+
+        With ``animated``, an animated GIF or WebP gets an animated thumbnail
+        (its frames scaled); otherwise, and for any other image, a static one.
 
         Raises:
             NotFound: as for ``download``.
@@ -360,14 +375,15 @@ class MediaService:
         if content_type not in THUMBNAILABLE_TYPES or not self.thumbnail_sizes:
             raise _cannot_thumbnail()
         target = choose_target(self.thumbnail_sizes, width, height, method)
-        key = (media_id, target)
+        animated = animated and content_type in ANIMATABLE_TYPES
+        key = (media_id, target, animated)
         shared = self._render_locks.setdefault(key, _SharedLock())
         shared.users += 1
         try:
             async with shared.lock:
-                thumb = await self._cached_thumbnail(media_id, target)
+                thumb = await self._cached_thumbnail(media_id, target, animated=animated)
                 if thumb is None:
-                    thumb = await self._render_thumbnail(media_id, target)
+                    thumb = await self._render_thumbnail(record, target, animated=animated)
         finally:
             shared.users -= 1
             if shared.users == 0:
@@ -379,20 +395,31 @@ class MediaService:
             size=thumb.size,
         )
 
-    async def _cached_thumbnail(self, media_id: str, target: Target) -> ThumbnailRecord | None:
+    async def _cached_thumbnail(
+        self, media_id: str, target: Target, *, animated: bool
+    ) -> ThumbnailRecord | None:
         async with self.db.read() as conn:
-            thumb = await self.store.get_thumbnail(
+            thumbs = await self.store.get_thumbnails(
                 conn, media_id, target.width, target.height, target.method
             )
-        if thumb is None:
+        # Animated and static renderings of one size are cached side by side,
+        # told apart by their content type.
+        wanted = [t for t in thumbs if (t.content_type in ANIMATED_OUTPUT_TYPES) == animated]
+        if not wanted:
             return None
+        thumb = wanted[0]
         exists = await asyncio.to_thread((self.files.root / thumb.path).is_file)
         return thumb if exists else None
 
-    async def _render_thumbnail(self, media_id: str, target: Target) -> ThumbnailRecord:
+    async def _render_thumbnail(
+        self, record: MediaRecord, target: Target, *, animated: bool
+    ) -> ThumbnailRecord:
+        media_id = record.media_id
         source = self.files.content_path(media_id)
         try:
-            rendered = await asyncio.to_thread(render, source, target, self.media.max_image_pixels)
+            rendered = await asyncio.to_thread(
+                render, source, target, self.media.max_image_pixels, animated=animated
+            )
         except NotAnImage as e:
             logger.debug("Not thumbnailing %s: %s", media_id, e)
             raise _cannot_thumbnail() from e
@@ -415,9 +442,32 @@ class MediaService:
             await self.store.insert_thumbnail(txn, thumb)
         return thumb
 
+    async def preview_url(self, user_id: str, url: str) -> dict[str, Any]:
+        """The OpenGraph preview of ``url`` (``GET /_matrix/client/v1/media/preview_url``);
+        an ``og:image`` is stored as media uploaded by ``user_id``.
+
+        Raises:
+            MatrixError: see ``UrlPreviewer.preview``.
+        """
+
+        async def store_image(data: bytes, content_type: str, name: str | None) -> str:
+            return await self.upload(
+                user_id,
+                _one_chunk(data),
+                content_length=len(data),
+                content_type=content_type,
+                filename=name,
+            )
+
+        return await self.previews.preview(url, store_image)
+
     def client_config(self) -> dict[str, int]:
         """The body of ``GET /_matrix/client/v1/media/config``."""
         return {"m.upload.size": self.max_upload_bytes}
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _cannot_thumbnail() -> MatrixError:

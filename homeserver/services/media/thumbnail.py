@@ -4,9 +4,13 @@ Only raster images Pillow decodes with one of ``_DECODERS`` are thumbnailed;
 the stored content type is not trusted for that choice (the file's own bytes
 decide) and SVG is never rendered. Decoding runs in a thread, after checking
 the pixel count from the header against ``media.max_image_pixels`` so a small
-file can't expand into gigabytes (a decompression bomb). Animated images give
-a static thumbnail of their first frame (the spec allows that for any
-``animated`` value).
+file can't expand into gigabytes (a decompression bomb). The EXIF orientation
+is applied, so a photo taken sideways is thumbnailed upright.
+
+Animated GIF and WebP images give an animated thumbnail of the same format
+when the client asks for ``animated=true`` (at most ``MAX_FRAMES`` frames, and
+no more decoded pixels than ``max_pixels`` over all frames); otherwise a static
+thumbnail of their first frame.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ _DECODERS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
 THUMBNAILABLE_TYPES = frozenset(
     {"image/jpeg", "image/jpg", "image/png", "image/apng", "image/gif", "image/webp", "image/bmp"}
 )
+
+
+#: Source types that may give an animated thumbnail.
+ANIMATABLE_TYPES = frozenset({"image/gif", "image/webp"})
+#: Content types of animated thumbnails (static ones are PNG or JPEG).
+ANIMATED_OUTPUT_TYPES = frozenset({"image/gif", "image/webp"})
+#: Frames kept in an animated thumbnail; later frames are dropped.
+MAX_FRAMES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +80,11 @@ def choose_target(sizes: Sequence[Target], width: int, height: int, method: str)
     return max(same, key=lambda s: (s.width * s.height, s.width))
 
 
-def render(path: Path, target: Target, max_pixels: int) -> Rendered:
+def render(path: Path, target: Target, max_pixels: int, *, animated: bool = False) -> Rendered:
     """Makes the thumbnail of the image at ``path`` (blocking: run it in a thread).
+
+    Args:
+        animated: keep the frames of an animated GIF or WebP.
 
     Raises:
         NotAnImage: not a raster image we decode.
@@ -95,12 +110,52 @@ def render(path: Path, target: Target, max_pixels: int) -> Rendered:
                 if source_format == "JPEG":
                     # Decode at a reduced scale when the target is much smaller.
                     img.draft("RGB", (target.width, target.height))
+                frames = getattr(img, "n_frames", 1)
+                if animated and frames > 1 and source_format in ("GIF", "WEBP"):
+                    return _render_animated(img, target, max_pixels, source_format)
                 img.seek(0)
-                frame = ImageOps.exif_transpose(img) if source_format == "JPEG" else img
+                frame = ImageOps.exif_transpose(img)
                 out = _resize(frame, target)
                 return _encode(out, as_jpeg=source_format == "JPEG")
             except (OSError, ValueError, SyntaxError, EOFError) as e:
                 raise NotAnImage(str(e)) from e
+
+
+def _render_animated(
+    img: Image.Image, target: Target, max_pixels: int, source_format: str
+) -> Rendered:
+    src_w, src_h = img.size
+    count = min(int(getattr(img, "n_frames", 1)), MAX_FRAMES, max(1, max_pixels // (src_w * src_h)))
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    for index in range(count):
+        img.seek(index)
+        durations.append(int(img.info.get("duration", 100)))
+        frames.append(_resize(img.convert("RGBA"), target))
+    buf = io.BytesIO()
+    first, rest = frames[0], frames[1:]
+    loop = int(img.info.get("loop", 0))
+    if source_format == "GIF":
+        first.save(
+            buf,
+            "GIF",
+            save_all=True,
+            append_images=rest,
+            duration=durations,
+            loop=loop,
+            disposal=2,
+        )
+        return Rendered(buf.getvalue(), "image/gif", "gif", first.width, first.height)
+    first.save(
+        buf,
+        "WEBP",
+        save_all=True,
+        append_images=rest,
+        duration=durations,
+        loop=loop,
+        quality=80,
+    )
+    return Rendered(buf.getvalue(), "image/webp", "webp", first.width, first.height)
 
 
 def _resize(img: Image.Image, target: Target) -> Image.Image:

@@ -5,6 +5,8 @@ the to-device stream; ``*`` expands to every device of the user at send
 time. Delivery is at least once: a message is deleted only when the device
 syncs with a ``since`` at or past it. Remote users need federation (EDUs),
 which is not wired yet; messages for them are dropped with a debug log.
+Each message's content is limited to ``MAX_CONTENT_BYTES`` of canonical
+JSON (413 M_TOO_LARGE above), the size of one federation EDU.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from homeserver.core.errors import BadJson
+from homeserver.core.canonical_json import encode_canonical_json
+from homeserver.core.errors import BadJson, CanonicalJsonError, TooLarge
 from homeserver.core.ids import server_name_of
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock
@@ -26,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 #: Messages delivered per sync; the rest come with the next one.
 MESSAGES_PER_SYNC = 100
+
+#: Largest content of one message, in bytes of canonical JSON: what fits in
+#: one federation EDU (64 KiB), so a message can always be relayed.
+MAX_CONTENT_BYTES = 65536
 
 
 class ToDeviceService:
@@ -63,12 +70,15 @@ class ToDeviceService:
 
         Raises:
             BadJson: a malformed ``messages`` map.
+            TooLarge: a message content over ``MAX_CONTENT_BYTES``.
         """
         for user_id, by_device in messages.items():
             if not isinstance(by_device, dict) or not all(
                 isinstance(c, dict) for c in by_device.values()
             ):
                 raise BadJson(f"messages.{user_id[:80]} must map device ids to objects")
+            for content in by_device.values():
+                _check_content_size(content)
         woken: set[str] = set()
         with self._streams.to_device.allocating() as positions:
             async with self._db.write() as txn:
@@ -132,6 +142,15 @@ class ToDeviceService:
         if len(queued) == MESSAGES_PER_SYNC:
             position = queued[-1].stream_id
         return [m.message for m in queued], position
+
+
+def _check_content_size(content: Mapping[str, Any]) -> None:
+    try:
+        size = len(encode_canonical_json(content))
+    except CanonicalJsonError as e:
+        raise BadJson("A to-device message must be valid JSON text") from e
+    if size > MAX_CONTENT_BYTES:
+        raise TooLarge(f"A to-device message content is over {MAX_CONTENT_BYTES} bytes")
 
 
 def _server_of(user_id: str) -> str | None:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from homeserver.storage.db import Connection
 
@@ -100,3 +103,23 @@ class AppserviceStore:
     async def room_aliases(self, conn: Connection, room_id: str) -> list[str]:
         rows = await conn.fetch("SELECT room_alias FROM room_aliases WHERE room_id = $1", room_id)
         return [r["room_alias"] for r in rows]
+
+    async def to_device_messages(
+        self, conn: Connection, user_ids: Sequence[str], *, since: int, upto: int
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(user_id, device_id, message)`` queued for ``user_ids`` at positions
+        in ``(since, upto]``, oldest first (for MSC3202 pushes)."""
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        for start in range(0, len(user_ids), 500):
+            chunk = list(user_ids[start : start + 500])
+            placeholders = ", ".join(f"${i + 3}" for i in range(len(chunk)))
+            rows = await conn.fetch(
+                "SELECT user_id, device_id, message_json FROM device_inbox "
+                "WHERE stream_id > $1 AND stream_id <= $2 "
+                f"AND user_id IN ({placeholders}) ORDER BY stream_id",
+                since,
+                upto,
+                *chunk,
+            )
+            out.extend((r["user_id"], r["device_id"], json.loads(r["message_json"])) for r in rows)
+        return out

@@ -173,30 +173,41 @@ class MediaStore:
         )
         return int(n or 0)
 
-    async def get_thumbnail(
+    async def find_by_sha256(self, conn: Connection, sha256: str) -> str | None:
+        """Some uploaded media id whose bytes have this SHA-256, or None."""
+        media_id = await conn.fetchval(
+            "SELECT media_id FROM local_media WHERE sha256 = $1 AND size IS NOT NULL "
+            "ORDER BY created_ts LIMIT 1",
+            sha256,
+        )
+        return str(media_id) if media_id is not None else None
+
+    async def get_thumbnails(
         self, conn: Connection, media_id: str, width: int, height: int, method: str
-    ) -> ThumbnailRecord | None:
-        """A generated thumbnail of exactly these target dimensions and method."""
-        row = await conn.fetchrow(
+    ) -> list[ThumbnailRecord]:
+        """The generated thumbnails of exactly these target dimensions and
+        method (one per content type: static and animated renderings)."""
+        rows = await conn.fetch(
             "SELECT media_id, width, height, method, content_type, size, path "
             "FROM local_media_thumbnails WHERE media_id = $1 AND width = $2 AND height = $3 "
-            "AND method = $4",
+            "AND method = $4 ORDER BY content_type",
             media_id,
             width,
             height,
             method,
         )
-        if row is None:
-            return None
-        return ThumbnailRecord(
-            media_id=row["media_id"],
-            width=row["width"],
-            height=row["height"],
-            method=row["method"],
-            content_type=row["content_type"],
-            size=row["size"],
-            path=row["path"],
-        )
+        return [
+            ThumbnailRecord(
+                media_id=row["media_id"],
+                width=row["width"],
+                height=row["height"],
+                method=row["method"],
+                content_type=row["content_type"],
+                size=row["size"],
+                path=row["path"],
+            )
+            for row in rows
+        ]
 
     async def insert_thumbnail(self, txn: Connection, thumb: ThumbnailRecord) -> None:
         """Records a generated thumbnail; a concurrent twin that won is kept."""
