@@ -229,6 +229,10 @@ async def build_services(
     # Appservice feeds follow the events stream; the hook only wakes them.
     rooms.persister.after_commit.append(appservices.sender.on_persisted)
     appservices.attach_ephemeral(notifier, sync.typing, sync.presence, sync.streams)
+    if appservices.ephemeral is not None:
+        appservices.ephemeral.otk_counts = e2e_keys.otk_counts
+        appservices.ephemeral.fallback_key_types = e2e_keys.unused_fallback_key_types
+        e2e_keys.key_count_listeners.append(appservices.ephemeral.on_key_counts)
     await appservices.start()
     # Unknown local aliases are asked of the appservices (rooms on demand).
     rooms.membership.alias_resolvers.append(appservices.queries.query_alias)

@@ -9,9 +9,9 @@
 - ``ping``: ``POST /_matrix/client/v1/appservice/{appserviceId}/ping``.
 
 - ``ephemeral``: typing, receipts and presence (``receive_ephemeral``) and
-  MSC3202 to-device messages and device-list changes, best effort.
 
-Not here yet: MSC3202 one-time-key counts and unused fallback key types.
+  MSC3202 to-device messages, device-list changes, one-time-key counts and
+  unused fallback key types, best effort.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ class AppServices:
             self.http,
         )
         self.queries = AppserviceQueries(self.http, self.appservices)
+        #: set by :meth:`attach_ephemeral`
+        self.ephemeral: EphemeralFeed | None = None
         self.ping_timeout_s = 10.0
 
     def attach_ephemeral(
@@ -95,6 +97,7 @@ class AppServices:
         )
         self.sender.ephemeral = feed
         notifier.listeners.append(feed.on_poke)
+        self.ephemeral = feed
 
     def by_id(self, as_id: str) -> AppService | None:
         return next((a for a in self.appservices if a.id == as_id), None)

@@ -14,6 +14,10 @@ then turns the pending changes into the extra fields of a transaction body:
   sharing a room with the appservice's users whose devices changed.
 - ``de.sorunome.msc2409.to_device`` (MSC3202 too): to-device messages for
   the appservice's users, each with ``to_user_id`` and ``to_device_id``.
+- ``org.matrix.msc3202.device_one_time_keys_count`` and
+  ``org.matrix.msc3202.device_unused_fallback_key_types`` (MSC3202): the
+  current counts of the appservice's users' devices whose one-time or
+  fallback keys changed (uploaded or claimed).
 
 This is best effort: the pending set and the positions read from live in
 memory only, so what was pending when the server stops is not delivered
@@ -45,9 +49,22 @@ JsonDict = dict[str, Any]
 #: Transaction body fields (MSC2409 to-device and MSC3202 device lists).
 TO_DEVICE_FIELD = "de.sorunome.msc2409.to_device"
 DEVICE_LISTS_FIELD = "org.matrix.msc3202.device_lists"
+OTK_COUNT_FIELD = "org.matrix.msc3202.device_one_time_keys_count"
+FALLBACK_TYPES_FIELD = "org.matrix.msc3202.device_unused_fallback_key_types"
 
 #: ``(appservice, room_id) → interested?``
 RoomInterest = Callable[[AppService, str], Awaitable[bool]]
+#: ``(user_id, device_id) → counts / types`` (the E2E keys service's readers)
+OtkCounts = Callable[[str, str], Awaitable[dict[str, int]]]
+FallbackTypes = Callable[[str, str], Awaitable[list[str]]]
+
+
+async def _no_counts(user_id: str, device_id: str) -> dict[str, int]:
+    return {}
+
+
+async def _no_types(user_id: str, device_id: str) -> list[str]:
+    return []
 
 
 @dataclass(slots=True)
@@ -58,6 +75,8 @@ class _Pending:
     to_device_users: set[str] = field(default_factory=set)
     #: changed user → the rooms they are in (at the change)
     device_list_users: dict[str, set[str]] = field(default_factory=dict)
+    #: (user, device) whose one-time / fallback keys changed
+    key_devices: set[tuple[str, str]] = field(default_factory=set)
     #: last position read of each stream
     receipts_at: int = 0
     presence_at: int = 0
@@ -70,6 +89,7 @@ class _Pending:
             or self.presence_users
             or self.to_device_users
             or self.device_list_users
+            or self.key_devices
         )
 
 
@@ -95,6 +115,9 @@ class EphemeralFeed:
         self._receipts = ReceiptStore()
         self._presence_store = PresenceStore()
         self._store = AppserviceStore()
+        #: set by the E2E keys wiring (MSC3202 key counts)
+        self.otk_counts: OtkCounts = _no_counts
+        self.fallback_key_types: FallbackTypes = _no_types
         self._services = [
             a
             for a in appservices
@@ -145,6 +168,16 @@ class EphemeralFeed:
         if woken:
             self._wake()
 
+    def on_key_counts(self, user_id: str, device_id: str) -> None:
+        """E2E keys listener: a device's one-time / fallback keys changed."""
+        woken = False
+        for svc in self._services:
+            if svc.registration.msc3202 and svc.is_interested_in_user(user_id):
+                self._pending[svc.id].key_devices.add((user_id, device_id))
+                woken = True
+        if woken:
+            self._wake()
+
     async def collect(self, svc: AppService) -> JsonDict:
         """The extra transaction fields for ``svc`` (empty when nothing is due);
         clears what it took."""
@@ -169,6 +202,19 @@ class EphemeralFeed:
         changed = await self._device_lists(svc, pending)
         if changed:
             out[DEVICE_LISTS_FIELD] = {"changed": changed, "left": []}
+        devices, pending.key_devices = pending.key_devices, set()
+        if devices:
+            counts: dict[str, dict[str, dict[str, int]]] = {}
+            types: dict[str, dict[str, list[str]]] = {}
+            for user_id, device_id in sorted(devices):
+                counts.setdefault(user_id, {})[device_id] = await self.otk_counts(
+                    user_id, device_id
+                )
+                types.setdefault(user_id, {})[device_id] = await self.fallback_key_types(
+                    user_id, device_id
+                )
+            out[OTK_COUNT_FIELD] = counts
+            out[FALLBACK_TYPES_FIELD] = types
         return out
 
     async def _receipt_events(self, svc: AppService, pending: _Pending) -> list[JsonDict]:
