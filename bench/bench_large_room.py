@@ -22,6 +22,8 @@ import argparse
 import asyncio
 import logging
 import math
+import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -107,16 +109,34 @@ async def total_events(svc: Services) -> int:
     return int(row["n"])
 
 
-def database_size(url: str, events: int) -> str:
-    """The SQLite files' size, and per event of the whole database (state, indexes...)."""
+async def database_size(svc: Services, url: str, events: int) -> str:
+    """The database's size, and per event of the whole database (state, indexes...)."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
-        return (
-            f"{size / 1e6:.1f} MB on disk for {events} events"
-            f" = {size / max(events, 1):.0f} bytes/event incl. state and indexes"
-        )
-    return "PostgreSQL (whole-database size not read)"
+    else:
+        async with svc.db.read() as conn:
+            size = int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+    return (
+        f"{size / 1e6:.1f} MB for {events} events"
+        f" = {size / max(events, 1):.0f} bytes/event incl. state, push actions and indexes"
+    )
+
+
+def largest_tables(url: str, top: int = 4) -> str:
+    """The SQLite tables and indexes taking the most space (dbstat), for the summary."""
+    if not url.startswith("sqlite:///"):
+        return ""
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        rows = conn.execute(
+            "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT ?", (top,)
+        ).fetchall()
+    except sqlite3.Error:
+        return ""
+    finally:
+        conn.close()
+    return ", ".join(f"{name} {size / 1e6:.0f} MB" for name, size in rows)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -160,16 +180,17 @@ async def run(args: argparse.Namespace) -> None:
                 say(f"  {len(members)} members ({rate:.0f} joins/s)")
         joined_s = time.monotonic() - t0
         events, _ = await stored_bytes(svc, big)
-        t0 = time.monotonic()
+        t0 = last_said = time.monotonic()
         i = 0
         while events < args.events and time.monotonic() < deadline:
             sender = members[i % len(members)]
             await b.send_text(sender, big, f"history message {i}")
             i += 1
             events += 1
-            if i % 5000 == 0:
-                rate = i / (time.monotonic() - t0)
-                say(f"  {events} events ({rate:.0f} sends/s)")
+            if i % 5000 == 0 or time.monotonic() - last_said > 30:
+                last_said = time.monotonic()
+                rate = i / (last_said - t0)
+                say(f"  {events} events ({rate:.1f} sends/s)")
         history_s = time.monotonic() - t0
         built_s = time.monotonic() - started
         n_events, n_bytes = await stored_bytes(svc, big)
@@ -222,9 +243,13 @@ async def run(args: argparse.Namespace) -> None:
             f" ({len(big_ms)} sends per room, interleaved in rounds of {SAMPLES // ROUNDS})"
         )
         total = await total_events(svc)
-        say(f"database: {database_size(url, total)}; backend {url.partition(':')[0]}")
+        say(f"database: {await database_size(svc, url, total)}; backend {url.partition(':')[0]}")
+        biggest = largest_tables(url)
+        if biggest:
+            say(f"largest: {biggest}")
     finally:
         await close_services(svc)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

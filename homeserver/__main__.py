@@ -143,8 +143,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         print()
     config = _load(path)
     setup_logging(config.logging.level, config.logging.format)
+    _limit_malloc_arenas()
     asyncio.run(serve(config))
     return 0
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """Caps glibc's malloc arenas. Every thread (SQLite readers, hashing,
+    thumbnails) otherwise gets an arena of its own, and freed memory stays
+    spread over them: resident memory grows well past what is in use."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        m_arena_max = -8  # from malloc.h
+        libc.mallopt(m_arena_max, arenas)
+    except (OSError, AttributeError):
+        return
 
 
 # --- register-user --------------------------------------------------------------

@@ -241,3 +241,33 @@ async def test_ephemeral_inputs_random_bodies_never_500(
         data = await resp.json()
         assert isinstance(data.get("errcode"), str)
         assert isinstance(data.get("error"), str)
+
+
+async def test_msc3202_one_time_key_counts_follow_upload_and_claim(
+    client_for: Any, tmp_path: Path, bridge: FakeBridge
+) -> None:
+    client = await _start(client_for, tmp_path, bridge.url, **{"org.matrix.msc3202": True})
+    alice = await new_user(client, "alice")
+    body = {"type": "m.login.application_service", "username": "bridge_keys"}
+    resp = await client.post(REGISTER, json=body, headers=auth_header(AS_TOKEN))
+    assert resp.status == 200
+    ghost = await resp.json()
+    keys = {"curve25519:AAAAAQ": "key-one", "curve25519:AAAAAg": "key-two"}
+    resp = await client.post(
+        V3 + "/keys/upload",
+        json={"one_time_keys": keys},
+        headers=auth_header(ghost["access_token"]),
+    )
+    assert resp.status == 200
+    field = "org.matrix.msc3202.device_one_time_keys_count"
+
+    def count(b: FakeBridge) -> int | None:
+        seen = [c[ghost["user_id"]][ghost["device_id"]] for c in _field(b, field)]
+        return seen[-1].get("curve25519") if seen else None
+
+    await bridge.wait_for(lambda b: count(b) == 2)
+    wanted = {ghost["user_id"]: {ghost["device_id"]: "curve25519"}}
+    await alice.ok("POST", "/keys/claim", {"one_time_keys": wanted})
+    await bridge.wait_for(lambda b: count(b) == 1)
+    types = _field(bridge, "org.matrix.msc3202.device_unused_fallback_key_types")
+    assert types[-1] == {ghost["user_id"]: {ghost["device_id"]: []}}

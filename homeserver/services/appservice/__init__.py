@@ -6,10 +6,8 @@
 - ``auth``: ``as_token`` → Requester with ``appservice_id``, masquerading;
 - ``sender``: transactions pushed to each appservice, persisted and retried;
 - ``queries``: user / alias queries and third-party lookups;
-- ``ping``: ``POST /_matrix/client/v1/appservice/{appserviceId}/ping``.
-
+- ``ping``: ``POST /_matrix/client/v1/appservice/{appserviceId}/ping``;
 - ``ephemeral``: typing, receipts and presence (``receive_ephemeral``) and
-
   MSC3202 to-device messages, device-list changes, one-time-key counts and
   unused fallback key types, best effort.
 """

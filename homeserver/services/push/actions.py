@@ -31,7 +31,7 @@ from homeserver.core.events import PDU
 from homeserver.core.push.evaluator import PushContext, evaluate, flatten_event
 from homeserver.core.push.rules import notify_and_highlight
 from homeserver.services.clock import Clock
-from homeserver.services.push.rules import PushRulesService
+from homeserver.services.push.rules import GENERIC_USER, PushRulesService
 from homeserver.services.rooms.cache import RoomCache, RoomSnapshot
 from homeserver.storage.db import Connection, Database
 from homeserver.storage.stores.events import StoredEvent
@@ -86,6 +86,37 @@ def notification_levels(power: PowerLevels) -> dict[str, int]:
             if isinstance(key, str) and level is not None:
                 levels[key] = level
     return levels
+
+
+class _NamedUsers:
+    """Who an event may be about, for the default rules: the target of a
+    member event, ``m.mentions.user_ids``, and (for events without
+    ``m.mentions``, the legacy rules) anyone whose localpart or display name
+    appears in the body. A superset of the users those rules single out."""
+
+    def __init__(self, pdu: PDU) -> None:
+        self.state_key = pdu.state_key
+        mentions = pdu.content.get("m.mentions")
+        self.mentioned: frozenset[str] = frozenset()
+        self.legacy = not isinstance(mentions, Mapping)
+        if isinstance(mentions, Mapping):
+            ids = mentions.get("user_ids")
+            if isinstance(ids, list):
+                self.mentioned = frozenset(u for u in ids if isinstance(u, str))
+        body = pdu.content.get("body")
+        self.body = body.lower() if isinstance(body, str) else ""
+
+    def may_concern(self, user_id: str, display_name: str | None) -> bool:
+        if user_id == self.state_key or user_id in self.mentioned:
+            return True
+        if not self.legacy or not self.body:
+            return False
+        localpart = user_id[1:].partition(":")[0].lower()
+        if localpart and localpart in self.body:
+            return True
+        return (
+            display_name is not None and display_name != "" and (display_name.lower() in self.body)
+        )
 
 
 class PushActions:
@@ -235,15 +266,38 @@ class PushActions:
             names = await self._display_names(snapshot, wanted)
         now = self._clock.time_ms()
         rows = []
+        # Members with the default rules who are not named by the event all
+        # get the same actions: evaluate those once (this is what keeps a
+        # send in a room of thousands cheap), and only the members the event
+        # may concern (mentions, their name in the body, an invite) in full.
+        generic: tuple[Any, ...] | None = None
+        named = _NamedUsers(pdu)
         for user_id in recipients:
-            context = PushContext(
-                user_id=user_id,
-                room_member_count=member_count,
-                user_display_name=names.get(user_id),
-                sender_power_level=sender_level,
-                notification_levels=levels,
-            )
-            actions = evaluate(compiled[user_id], flat, context)
+            if self._rules.has_default_rules_only(user_id) and not named.may_concern(
+                user_id, names.get(user_id)
+            ):
+                if generic is None:
+                    generic = evaluate(
+                        self._rules.generic_default,
+                        flat,
+                        PushContext(
+                            user_id=GENERIC_USER,
+                            room_member_count=member_count,
+                            user_display_name=None,
+                            sender_power_level=sender_level,
+                            notification_levels=levels,
+                        ),
+                    )
+                actions = generic
+            else:
+                context = PushContext(
+                    user_id=user_id,
+                    room_member_count=member_count,
+                    user_display_name=names.get(user_id),
+                    sender_power_level=sender_level,
+                    notification_levels=levels,
+                )
+                actions = evaluate(compiled[user_id], flat, context)
             notify, highlight = notify_and_highlight(actions)
             if notify:
                 rows.append(

@@ -15,6 +15,7 @@ message evaluates the rules of every local member of its room.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -68,6 +69,23 @@ def parse_actions(body: Mapping[str, Any]) -> tuple[Any, ...]:
     return strip_historical_actions(actions)
 
 
+#: A user id no real user can have (its localpart and server are empty).
+GENERIC_USER = "@\x00:\x00"
+
+
+@functools.cache
+def generic_default_ruleset() -> CompiledRuleset:
+    """The default rules of no real user: what a member who is not named by
+    an event gets (see ``PushActions._evaluate``). ``.m.rule.contains_user_name``
+    is off, since its pattern would be the placeholder's localpart; real
+    users' names are checked separately."""
+    return compile_ruleset(
+        build_ruleset(
+            GENERIC_USER, [], {".m.rule.contains_user_name": DefaultRuleChange(enabled=False)}
+        )
+    )
+
+
 class PushRulesService:
     """Reads and changes push rules; caches compiled rulesets per user."""
 
@@ -86,6 +104,11 @@ class PushRulesService:
         self._notifier = notifier
         self._cache_size = cache_size
         self._compiled: OrderedDict[str, CompiledRuleset] = OrderedDict()
+        #: users (among those cached) who only have the server-default rules
+        self._default_only: set[str] = set()
+        #: the default rules of no real user: what a member who is not
+        #: mentioned gets (see ``PushActions._evaluate``)
+        self.generic_default = generic_default_ruleset()
 
     # --- reading ----------------------------------------------------------------
 
@@ -110,16 +133,26 @@ class PushRulesService:
             async with self._db.read() as conn:
                 stored = await self._store.get_rules(conn, missing)
             for user_id in missing:
-                compiled = compile_ruleset(_build(user_id, stored[user_id]))
+                user_rules = stored[user_id]
+                compiled = compile_ruleset(_build(user_id, user_rules))
                 out[user_id] = compiled
                 self._remember(user_id, compiled)
+                if not user_rules.rules and not user_rules.defaults:
+                    self._default_only.add(user_id)
         return out
+
+    def has_default_rules_only(self, user_id: str) -> bool:
+        """Whether a user (whose ruleset ``compiled_for`` just returned) has
+        only the server-default rules, unchanged."""
+        return user_id in self._default_only
 
     def _remember(self, user_id: str, compiled: CompiledRuleset) -> None:
         self._compiled[user_id] = compiled
         self._compiled.move_to_end(user_id)
+        self._default_only.discard(user_id)
         while len(self._compiled) > self._cache_size:
-            self._compiled.popitem(last=False)
+            evicted, _ = self._compiled.popitem(last=False)
+            self._default_only.discard(evicted)
 
     async def get_all(self, user_id: str) -> JsonDict:
         """``GET /pushrules/``: ``{"global": ruleset}``."""
@@ -294,6 +327,7 @@ class PushRulesService:
     def _after_commit(self, user_id: str, position: int) -> None:
         # After the commit, so a concurrent reader can't cache the old rules again.
         self._compiled.pop(user_id, None)
+        self._default_only.discard(user_id)
         if self._notifier is not None:
             self._notifier.on_account_data(user_id, position)
 

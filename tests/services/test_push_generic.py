@@ -1,0 +1,75 @@
+"""The shared evaluation for members with the default rules gives exactly
+what a full evaluation per member gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from homeserver.core.events import PDU
+from homeserver.core.push.evaluator import PushContext, compile_ruleset, evaluate, flatten_event
+from homeserver.core.push.ruleset import build_ruleset
+from homeserver.core.room_versions import V10
+from homeserver.services.push.actions import _NamedUsers, push_event_json
+from homeserver.services.push.rules import GENERIC_USER, generic_default_ruleset
+
+
+def _pdu(
+    content: dict[str, Any], event_type: str = "m.room.message", state_key: str | None = None
+) -> PDU:
+    data: dict[str, Any] = {
+        "type": event_type,
+        "sender": "@sender:example.org",
+        "room_id": "!room:example.org",
+        "content": content,
+        "origin_server_ts": 1,
+        "depth": 5,
+        "prev_events": [],
+        "auth_events": [],
+    }
+    if state_key is not None:
+        data["state_key"] = state_key
+    return PDU("$event", V10, data)
+
+
+EVENTS = [
+    ({"msgtype": "m.text", "body": "hello everyone"}, "m.room.message", None),
+    ({"msgtype": "m.text", "body": "hi Alice, see this"}, "m.room.message", None),
+    ({"msgtype": "m.text", "body": "ping bob"}, "m.room.message", None),
+    ({"msgtype": "m.notice", "body": "a notice"}, "m.room.message", None),
+    ({"msgtype": "m.text", "body": "@room wake up"}, "m.room.message", None),
+    (
+        {"msgtype": "m.text", "body": "no name", "m.mentions": {"user_ids": ["@bob:example.org"]}},
+        "m.room.message",
+        None,
+    ),
+    ({"msgtype": "m.text", "body": "alice", "m.mentions": {}}, "m.room.message", None),
+    ({"membership": "invite"}, "m.room.member", "@carol:example.org"),
+    ({"algorithm": "m.megolm.v1.aes-sha2"}, "m.room.encrypted", None),
+]
+USERS = [("@alice:example.org", "Alice"), ("@bob:example.org", None), ("@carol:example.org", "Cee")]
+
+
+@pytest.mark.parametrize(("content", "event_type", "state_key"), EVENTS)
+@pytest.mark.parametrize("member_count", [2, 5])
+def test_shared_default_result_equals_full_evaluation(
+    content: dict[str, Any], event_type: str, state_key: str | None, member_count: int
+) -> None:
+    pdu = _pdu(content, event_type, state_key)
+    flat = flatten_event(push_event_json(pdu))
+    levels = {"room": 50}
+    generic = evaluate(
+        generic_default_ruleset(),
+        flat,
+        PushContext(GENERIC_USER, member_count, None, 100.0, levels),
+    )
+    named = _NamedUsers(pdu)
+    for user_id, display_name in USERS:
+        full = evaluate(
+            compile_ruleset(build_ruleset(user_id, [], {})),
+            flat,
+            PushContext(user_id, member_count, display_name, 100.0, levels),
+        )
+        if not named.may_concern(user_id, display_name):
+            assert generic == full, (user_id, content)
