@@ -271,6 +271,7 @@ class PushActions:
         # send in a room of thousands cheap), and only the members the event
         # may concern (mentions, their name in the body, an invite) in full.
         generic: tuple[Any, ...] | None = None
+        generic_flags: tuple[bool, bool] | None = None
         named = _NamedUsers(pdu)
         for user_id in recipients:
             if self._rules.has_default_rules_only(user_id) and not named.may_concern(
@@ -298,7 +299,12 @@ class PushActions:
                     notification_levels=levels,
                 )
                 actions = evaluate(compiled[user_id], flat, context)
-            notify, highlight = notify_and_highlight(actions)
+            if actions is generic:
+                if generic_flags is None:
+                    generic_flags = notify_and_highlight(actions)
+                notify, highlight = generic_flags
+            else:
+                notify, highlight = notify_and_highlight(actions)
             if notify:
                 rows.append(
                     PushActionRow(

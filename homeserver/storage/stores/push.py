@@ -223,6 +223,15 @@ class PushStore:
         """Stores notification rows (a retry of the same event is ignored)."""
         if not rows:
             return
+        # Most rows of one event share their actions: encode each distinct one once.
+        encoded: dict[int, str] = {}
+
+        def actions_json(actions: tuple[Any, ...]) -> str:
+            text = encoded.get(id(actions))
+            if text is None:
+                text = encoded[id(actions)] = _json(list(actions))
+            return text
+
         await txn.executemany(
             "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, "
             "thread_id, notif, highlight, actions, ts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
@@ -236,7 +245,7 @@ class PushStore:
                     r.thread_id,
                     True,
                     r.highlight,
-                    _json(list(r.actions)),
+                    actions_json(r.actions),
                     r.ts,
                 )
                 for r in rows
