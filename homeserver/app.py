@@ -125,6 +125,11 @@ def create_app(
             await close_services(svc)
 
         app.cleanup_ctx.append(services_ctx)
+    async def end_long_polls(app: web.Application) -> None:
+        # Shutdown waits for in-flight requests: long-polls answer now.
+        app[SERVICES_KEY].notifier.shutdown()
+
+    app.on_shutdown.append(end_long_polls)
     install_routes(app, resources or ALL_RESOURCES)
     app[METRICS_KEY] = metrics or Metrics()
     app.router.add_get("/health", get_health)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -203,18 +204,13 @@ json_values = st.recursive(
 )
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(body=json_values, target=st.sampled_from(["typing", "receipt", "presence", "todevice"]))
-async def test_ephemeral_inputs_random_bodies_never_500(
-    client_for: Any, tmp_path: Path, body: Any, target: str
-) -> None:
-    cache: dict[str, Any] = getattr(test_ephemeral_inputs_random_bodies_never_500, "_c", {})
-    key = str(tmp_path)
-    if key not in cache:
-        fake = FakeBridge()
-        await fake.start()
+@pytest.fixture
+async def ephemeral_env(client_for: Any, tmp_path: Path) -> AsyncIterator[tuple[Any, Any, str]]:
+    """One homeserver with an ephemeral-receiving appservice, shared by the
+    examples of one hypothesis test; the appservice is closed at the end."""
+    fake = FakeBridge()
+    await fake.start()
+    try:
         client = await _start(
             client_for,
             tmp_path,
@@ -223,10 +219,20 @@ async def test_ephemeral_inputs_random_bodies_never_500(
             **{"org.matrix.msc3202": True},
         )
         alice, room_id = await _room_with_puppet(client)
-        cache.clear()
-        cache[key] = (client, alice, room_id, fake)
-        test_ephemeral_inputs_random_bodies_never_500._c = cache  # type: ignore[attr-defined]
-    client, alice, room_id, _ = cache[key]
+        yield client, alice, room_id
+        await asyncio.wait_for(client.close(), 20)
+    finally:
+        await asyncio.wait_for(fake.close(), 20)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=json_values, target=st.sampled_from(["typing", "receipt", "presence", "todevice"]))
+async def test_ephemeral_inputs_random_bodies_never_500(
+    ephemeral_env: tuple[Any, Any, str], body: Any, target: str
+) -> None:
+    client, alice, room_id = ephemeral_env
     event_id = await alice.send(room_id, "x")
     path = {
         "typing": f"/rooms/{room_id}/typing/{alice.user_id}",
