@@ -125,6 +125,7 @@ def create_app(
             await close_services(svc)
 
         app.cleanup_ctx.append(services_ctx)
+
     async def end_long_polls(app: web.Application) -> None:
         # Shutdown waits for in-flight requests: long-polls answer now.
         app[SERVICES_KEY].notifier.shutdown()
