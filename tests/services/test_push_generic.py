@@ -11,7 +11,7 @@ from homeserver.core.events import PDU
 from homeserver.core.push.evaluator import PushContext, compile_ruleset, evaluate, flatten_event
 from homeserver.core.push.ruleset import build_ruleset
 from homeserver.core.room_versions import V10
-from homeserver.services.push.actions import _NamedUsers, push_event_json
+from homeserver.services.push.actions import _named_users, _RoomFacts, push_event_json
 from homeserver.services.push.rules import GENERIC_USER, generic_default_ruleset
 
 
@@ -64,12 +64,20 @@ def test_shared_default_result_equals_full_evaluation(
         flat,
         PushContext(GENERIC_USER, member_count, None, 100.0, levels),
     )
-    named = _NamedUsers(pdu)
+    facts = _RoomFacts(
+        state={},
+        rules_generation=0,
+        joined_count=member_count,
+        local_joined=frozenset(u for u, _ in USERS),
+        own_rules=[],
+        names=[(u, u[1:].partition(":")[0], (n or "").lower()) for u, n in USERS],
+    )
+    named = _named_users(pdu, facts)
     for user_id, display_name in USERS:
         full = evaluate(
             compile_ruleset(build_ruleset(user_id, [], {})),
             flat,
             PushContext(user_id, member_count, display_name, 100.0, levels),
         )
-        if not named.may_concern(user_id, display_name):
+        if user_id not in named:
             assert generic == full, (user_id, content)

@@ -59,6 +59,7 @@ class PushService:
         self.actions = PushActions(db, store, self.rules, cache, clock, server_name)
         self.delivery = PushDelivery(db, store, self.pushers, self.counts, cache, clock, policy)
         self.actions.add_sink(self.delivery.enqueue)
+        self.actions.pusher_users = lambda: self.pushers.users_with_pushers
 
     async def start(self) -> None:
         """Loads who has pushers and starts gateway delivery."""

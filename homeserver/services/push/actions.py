@@ -4,27 +4,40 @@
 (so the event and its unread counts commit together, before ``/sync``
 waiters are woken: the counts appear in the same ``/sync`` response as the
 event, as the spec requires); ``after_commit`` then hands notifications to
-the pushers. ``on_new_event`` does the same in a transaction of its own. For
-each local user in the room other than the sender (joined members, plus the
-target of an invite) it evaluates the user's compiled rules and stores one
-``event_push_actions`` row per user the rules notify, in one batched write.
-Users with pushers are then handed to the delivery queue.
+the pushers. ``on_new_event`` does the same in a transaction of its own.
 
-Per event, the work shared by all members is done once: flattening the
-event, the joined-member count, the sender's power level and the room's
-notification levels. Per member it is one pass over the compiled rules,
-plus a member-event lookup only when the user's rules use
-``contains_display_name`` and the event has a ``content.body``.
+The cost of a send does not grow with the room. Local joined members with
+the server-default rules whom the event does not single out all get the
+same answer, so the default rules are evaluated once, for no real user, and
+stored once (``event_push_generic``). Only these members are evaluated one
+by one, each getting a row of their own (``event_push_actions``):
 
-Sending an event also marks the room (or the event's thread) as read for
-its sender: an implicit read receipt (spec "Receiving notifications").
+- members with rules of their own (``PushRulesService.users_with_own_rules``);
+- members the event may single out: the target of a member event (and of an
+  invite, who is not joined yet), ``m.mentions.user_ids``, and, for events
+  without ``m.mentions`` (the legacy rules), members whose localpart or
+  display name appears in the body.
+
+A member's own row says "notify" or "not for me" (when the generic row
+would notify them but their rules do not). Per room, the facts every send
+needs (joined count, local members with their names, who has rules of
+their own) are cached and rebuilt only when the room's state changes.
+
+Members whose membership changes are tracked in ``push_room_members`` (in
+the same transaction), since a generic row applies to the members joined
+when it was sent. Sending an event also marks the room (or the event's
+thread) as read for its sender: an implicit read receipt (spec "Receiving
+notifications").
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from homeserver.core.auth.power import PowerLevels, parse_level
 from homeserver.core.events import PDU
@@ -35,7 +48,13 @@ from homeserver.services.push.rules import GENERIC_USER, PushRulesService
 from homeserver.services.rooms.cache import RoomCache, RoomSnapshot
 from homeserver.storage.db import Connection, Database
 from homeserver.storage.stores.events import StoredEvent
-from homeserver.storage.stores.push import MAIN_THREAD, WHOLE_ROOM, PushActionRow, PushStore
+from homeserver.storage.stores.push import (
+    MAIN_THREAD,
+    WHOLE_ROOM,
+    GenericPushRow,
+    PushActionRow,
+    PushStore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,35 +107,68 @@ def notification_levels(power: PowerLevels) -> dict[str, int]:
     return levels
 
 
-class _NamedUsers:
-    """Who an event may be about, for the default rules: the target of a
-    member event, ``m.mentions.user_ids``, and (for events without
-    ``m.mentions``, the legacy rules) anyone whose localpart or display name
-    appears in the body. A superset of the users those rules single out."""
+class _Delivery(NamedTuple):
+    user_id: str
+    room_id: str
+    event_id: str
+    stream_ordering: int
+    actions: tuple[Any, ...]
 
-    def __init__(self, pdu: PDU) -> None:
-        self.state_key = pdu.state_key
-        mentions = pdu.content.get("m.mentions")
-        self.mentioned: frozenset[str] = frozenset()
-        self.legacy = not isinstance(mentions, Mapping)
-        if isinstance(mentions, Mapping):
-            ids = mentions.get("user_ids")
-            if isinstance(ids, list):
-                self.mentioned = frozenset(u for u in ids if isinstance(u, str))
-        body = pdu.content.get("body")
-        self.body = body.lower() if isinstance(body, str) else ""
 
-    def may_concern(self, user_id: str, display_name: str | None) -> bool:
-        if user_id == self.state_key or user_id in self.mentioned:
-            return True
-        if not self.legacy or not self.body:
-            return False
-        localpart = user_id[1:].partition(":")[0].lower()
-        if localpart and localpart in self.body:
-            return True
-        return (
-            display_name is not None and display_name != "" and (display_name.lower() in self.body)
-        )
+@dataclass(slots=True)
+class _Result:
+    own_rows: list[PushActionRow] = field(default_factory=list)
+    generic: GenericPushRow | None = None
+    deliveries: list[_Delivery] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _RoomFacts:
+    """What every send into a room needs, for one version of its state."""
+
+    #: the snapshot's state map these facts were computed from (held, so the
+    #: identity check below stays valid)
+    state: dict[Any, str]
+    rules_generation: int
+    joined_count: int
+    #: local joined members
+    local_joined: frozenset[str]
+    #: local joined members with rules of their own
+    own_rules: list[str]
+    #: (user_id, lowercased localpart, lowercased display name): built on
+    #: the first event with a legacy body
+    names: list[tuple[str, str, str]] | None = None
+
+
+def _named_users(pdu: PDU, facts: _RoomFacts) -> set[str]:
+    """Local members the default rules might single out for ``pdu``: a
+    superset of the members whose answer may differ from the generic one."""
+    named: set[str] = set()
+    if pdu.state_key is not None and pdu.type == "m.room.member":
+        named.add(pdu.state_key)
+    mentions = pdu.content.get("m.mentions")
+    if isinstance(mentions, Mapping):
+        ids = mentions.get("user_ids")
+        if isinstance(ids, list):
+            named.update(u for u in ids if isinstance(u, str) and u in facts.local_joined)
+        return named
+    body = pdu.content.get("body")
+    if isinstance(body, str) and body and facts.names is not None:
+        text = body.lower()
+        for user_id, localpart, display_name in facts.names:
+            if (localpart and localpart in text) or (display_name and display_name in text):
+                named.add(user_id)
+    return named
+
+
+def _is_legacy_text(pdu: PDU) -> bool:
+    return not isinstance(pdu.content.get("m.mentions"), Mapping) and isinstance(
+        pdu.content.get("body"), str
+    )
+
+
+#: Rooms whose facts are kept.
+_ROOM_FACTS_CACHE_SIZE = 1000
 
 
 class PushActions:
@@ -138,8 +190,11 @@ class PushActions:
         self._clock = clock
         self._local_suffix = ":" + server_name
         self._sinks: list[PushSink] = []
-        #: rows written inside a persist transaction, delivered after its commit
-        self._pending: dict[str, list[PushActionRow]] = {}
+        #: who has pushers: generic notifications are handed to those only
+        self.pusher_users: Callable[[], AbstractSet[str]] = frozenset
+        self._facts: OrderedDict[str, _RoomFacts] = OrderedDict()
+        #: deliveries found inside a persist transaction, made after its commit
+        self._pending: dict[str, list[_Delivery]] = {}
 
     def add_sink(self, sink: PushSink) -> None:
         """Registers a receiver of notifications for users with pushers."""
@@ -169,28 +224,10 @@ class PushActions:
     def _is_local(self, user_id: str) -> bool:
         return user_id.endswith(self._local_suffix)
 
-    def _recipients(self, pdu: PDU, snapshot: RoomSnapshot) -> list[str]:
-        users = [
-            user_id
-            for user_id, membership in snapshot.memberships.items()
-            if membership == "join" and user_id != pdu.sender and self._is_local(user_id)
-        ]
-        target = pdu.state_key
-        if (
-            pdu.type == "m.room.member"
-            and pdu.membership == "invite"
-            and target is not None
-            and target != pdu.sender
-            and self._is_local(target)
-            and target not in users
-        ):
-            users.append(target)
-        return users
-
     async def _process(self, pdu: PDU, stream_ordering: int) -> None:
         async with self._db.write() as txn:
-            rows = await self._write_event(txn, pdu, stream_ordering)
-        self._deliver(rows)
+            deliveries = await self._write_event(txn, pdu, stream_ordering)
+        self._deliver(deliveries)
 
     async def write_in(self, txn: Connection, stored_events: Sequence[StoredEvent]) -> None:
         """Evaluates and stores the actions of a batch inside the transaction
@@ -201,9 +238,9 @@ class PushActions:
         database errors roll the batch back like any other write.
         """
         for stored in stored_events:
-            rows = await self._write_event(txn, stored.pdu, stored.stream_ordering)
-            if rows:
-                self._pending[stored.pdu.event_id] = rows
+            deliveries = await self._write_event(txn, stored.pdu, stored.stream_ordering)
+            if deliveries:
+                self._pending[stored.pdu.event_id] = deliveries
         while len(self._pending) > _MAX_PENDING:
             # Batches whose transaction rolled back never reach after_commit.
             self._pending.pop(next(iter(self._pending)))
@@ -211,114 +248,175 @@ class PushActions:
     async def after_commit(self, stored_events: Sequence[StoredEvent]) -> None:
         """Hands the committed batch's notifications to the pushers."""
         for stored in stored_events:
-            rows = self._pending.pop(stored.pdu.event_id, None)
-            if rows:
-                self._deliver(rows)
+            deliveries = self._pending.pop(stored.pdu.event_id, None)
+            if deliveries:
+                self._deliver(deliveries)
 
     async def _write_event(
         self, txn: Connection, pdu: PDU, stream_ordering: int
-    ) -> list[PushActionRow]:
+    ) -> list[_Delivery]:
         thread_id = thread_of(pdu.content)
-        rows: list[PushActionRow] = []
+        result = _Result()
         try:
             snapshot = await self._cache.room(pdu.room_id)
-            recipients = self._recipients(pdu, snapshot) if snapshot is not None else []
-            if snapshot is not None and recipients:
-                rows = await self._evaluate(pdu, stream_ordering, thread_id, snapshot, recipients)
+            if snapshot is not None:
+                result = await self._evaluate(pdu, stream_ordering, thread_id, snapshot)
         except Exception:
             logger.exception("push rule evaluation failed for %s", pdu.event_id)
-            rows = []
-        sender_reads = self._is_local(pdu.sender)
-        if rows:
-            await self._store.insert_actions(txn, rows)
-        if sender_reads:
+            result = _Result()
+        if result.own_rows:
+            await self._store.insert_actions(txn, result.own_rows)
+        if result.generic is not None:
+            await self._store.insert_generic(txn, result.generic)
+        if pdu.type == "m.room.member" and pdu.state_key is not None:
+            # Remote members too: cheap, and right if they ever matter.
+            if pdu.membership == "join":
+                await self._store.member_joined(txn, pdu.state_key, pdu.room_id, stream_ordering)
+            else:
+                await self._store.member_left(txn, pdu.state_key, pdu.room_id)
+        if self._is_local(pdu.sender):
             read_scope = WHOLE_ROOM if thread_id == MAIN_THREAD else thread_id
             await self._store.advance_read_position(
                 txn, pdu.sender, pdu.room_id, read_scope, stream_ordering
             )
-        return rows
+        return result.deliveries
 
-    def _deliver(self, rows: Sequence[PushActionRow]) -> None:
-        for row in rows:
+    def _deliver(self, deliveries: Sequence[_Delivery]) -> None:
+        for d in deliveries:
             for sink in self._sinks:
-                sink(row.user_id, row.room_id, row.event_id, row.stream_ordering, row.actions)
+                sink(d.user_id, d.room_id, d.event_id, d.stream_ordering, d.actions)
+
+    async def _room_facts(self, snapshot: RoomSnapshot) -> _RoomFacts:
+        own_rules = await self._rules.users_with_own_rules()
+        facts = self._facts.get(snapshot.room_id)
+        if (
+            facts is not None
+            and facts.state is snapshot.state
+            and facts.rules_generation == self._rules.generation
+        ):
+            self._facts.move_to_end(snapshot.room_id)
+            return facts
+        joined = [u for u, m in snapshot.memberships.items() if m == "join"]
+        local = frozenset(u for u in joined if self._is_local(u))
+        if len(own_rules) < len(local):
+            with_rules = [u for u in own_rules if u in local]
+        else:
+            with_rules = [u for u in local if u in own_rules]
+        facts = _RoomFacts(
+            state=snapshot.state,
+            rules_generation=self._rules.generation,
+            joined_count=len(joined),
+            local_joined=local,
+            own_rules=with_rules,
+        )
+        self._facts[snapshot.room_id] = facts
+        while len(self._facts) > _ROOM_FACTS_CACHE_SIZE:
+            self._facts.popitem(last=False)
+        return facts
+
+    async def _load_names(self, snapshot: RoomSnapshot, facts: _RoomFacts) -> None:
+        names = await self._display_names(snapshot, sorted(facts.local_joined))
+        facts.names = [
+            (
+                user_id,
+                user_id[1:].partition(":")[0].lower(),
+                names.get(user_id, "").lower(),
+            )
+            for user_id in sorted(facts.local_joined)
+        ]
 
     async def _evaluate(
-        self,
-        pdu: PDU,
-        stream_ordering: int,
-        thread_id: str,
-        snapshot: RoomSnapshot,
-        recipients: list[str],
-    ) -> list[PushActionRow]:
+        self, pdu: PDU, stream_ordering: int, thread_id: str, snapshot: RoomSnapshot
+    ) -> _Result:
+        facts = await self._room_facts(snapshot)
+        if facts.names is None and _is_legacy_text(pdu):
+            await self._load_names(snapshot, facts)
         flat = flatten_event(push_event_json(pdu))
-        member_count = sum(1 for m in snapshot.memberships.values() if m == "join")
         auth = await self._cache.state_pdus(
             snapshot.state, [("m.room.create", ""), ("m.room.power_levels", "")]
         )
         power = PowerLevels.from_state(snapshot.room_version, auth)
         sender_level = float(power.user_level(pdu.sender))
         levels = notification_levels(power)
-        compiled = await self._rules.compiled_for(recipients)
-        names: dict[str, str] = {}
-        if isinstance(pdu.content.get("body"), str):
-            wanted = [u for u in recipients if compiled[u].uses_display_name]
-            names = await self._display_names(snapshot, wanted)
         now = self._clock.time_ms()
-        rows = []
-        # Members with the default rules who are not named by the event all
-        # get the same actions: evaluate those once (this is what keeps a
-        # send in a room of thousands cheap), and only the members the event
-        # may concern (mentions, their name in the body, an invite) in full.
-        generic: tuple[Any, ...] | None = None
-        generic_flags: tuple[bool, bool] | None = None
-        named = _NamedUsers(pdu)
-        for user_id in recipients:
-            if self._rules.has_default_rules_only(user_id) and not named.may_concern(
-                user_id, names.get(user_id)
-            ):
-                if generic is None:
-                    generic = evaluate(
-                        self._rules.generic_default,
-                        flat,
-                        PushContext(
-                            user_id=GENERIC_USER,
-                            room_member_count=member_count,
-                            user_display_name=None,
-                            sender_power_level=sender_level,
-                            notification_levels=levels,
-                        ),
-                    )
-                actions = generic
-            else:
-                context = PushContext(
-                    user_id=user_id,
-                    room_member_count=member_count,
-                    user_display_name=names.get(user_id),
-                    sender_power_level=sender_level,
-                    notification_levels=levels,
-                )
-                actions = evaluate(compiled[user_id], flat, context)
-            if actions is generic:
-                if generic_flags is None:
-                    generic_flags = notify_and_highlight(actions)
-                notify, highlight = generic_flags
-            else:
+        result = _Result()
+
+        def context(user_id: str, display_name: str | None) -> PushContext:
+            return PushContext(
+                user_id=user_id,
+                room_member_count=facts.joined_count,
+                user_display_name=display_name,
+                sender_power_level=sender_level,
+                notification_levels=levels,
+            )
+
+        generic = evaluate(self._rules.generic_default, flat, context(GENERIC_USER, None))
+        generic_notify, generic_highlight = notify_and_highlight(generic)
+        if generic_notify:
+            result.generic = GenericPushRow(
+                room_id=pdu.room_id,
+                event_id=pdu.event_id,
+                stream_ordering=stream_ordering,
+                thread_id=thread_id,
+                sender=pdu.sender,
+                highlight=generic_highlight,
+                actions=generic,
+                ts=now,
+            )
+        # Members evaluated one by one: those with rules of their own and
+        # those the event may single out, plus an invitee (not joined yet).
+        special = set(facts.own_rules) | _named_users(pdu, facts)
+        special &= facts.local_joined
+        if (
+            pdu.type == "m.room.member"
+            and pdu.membership == "invite"
+            and pdu.state_key is not None
+            and self._is_local(pdu.state_key)
+        ):
+            special.add(pdu.state_key)
+        special.discard(pdu.sender)
+        if special:
+            ordered = sorted(special)
+            compiled = await self._rules.compiled_for(ordered)
+            names: dict[str, str] = {}
+            if isinstance(pdu.content.get("body"), str):
+                wanted = [u for u in ordered if compiled[u].uses_display_name]
+                names = await self._display_names(snapshot, wanted)
+            for user_id in ordered:
+                actions = evaluate(compiled[user_id], flat, context(user_id, names.get(user_id)))
                 notify, highlight = notify_and_highlight(actions)
-            if notify:
-                rows.append(
-                    PushActionRow(
-                        user_id=user_id,
-                        room_id=pdu.room_id,
-                        event_id=pdu.event_id,
-                        stream_ordering=stream_ordering,
-                        thread_id=thread_id,
-                        highlight=highlight,
-                        actions=actions,
-                        ts=now,
+                if notify or generic_notify:
+                    result.own_rows.append(
+                        PushActionRow(
+                            user_id=user_id,
+                            room_id=pdu.room_id,
+                            event_id=pdu.event_id,
+                            stream_ordering=stream_ordering,
+                            thread_id=thread_id,
+                            highlight=highlight,
+                            actions=actions,
+                            ts=now,
+                            notif=notify,
+                        )
                     )
+                if notify:
+                    result.deliveries.append(
+                        _Delivery(user_id, pdu.room_id, pdu.event_id, stream_ordering, actions)
+                    )
+        if generic_notify:
+            with_pushers = self.pusher_users()
+            if with_pushers:
+                smaller, larger = (
+                    (with_pushers, facts.local_joined)
+                    if len(with_pushers) < len(facts.local_joined)
+                    else (facts.local_joined, with_pushers)
                 )
-        return rows
+                for user_id in smaller:
+                    if user_id in larger and user_id not in special and user_id != pdu.sender:
+                        result.deliveries.append(
+                            _Delivery(user_id, pdu.room_id, pdu.event_id, stream_ordering, generic)
+                        )
+        return result
 
     async def _display_names(self, snapshot: RoomSnapshot, users: list[str]) -> dict[str, str]:
         """Display names from the users' current member events in the room."""

@@ -8,8 +8,10 @@ rules (``core.push.ruleset``). Every change:
   so ``/sync`` sees it in the account-data stream;
 - drops the user's compiled ruleset from the in-process cache.
 
-The cache holds compiled rulesets of recently active users, because every
-message evaluates the rules of every local member of its room.
+The cache holds compiled rulesets of recently active users. The service
+also knows which users have rules of their own (``users_with_own_rules``):
+everybody else shares the server-default rules, which a message evaluates
+once for all of them (see ``services/push/actions.py``).
 """
 
 from __future__ import annotations
@@ -104,8 +106,12 @@ class PushRulesService:
         self._notifier = notifier
         self._cache_size = cache_size
         self._compiled: OrderedDict[str, CompiledRuleset] = OrderedDict()
-        #: users (among those cached) who only have the server-default rules
-        self._default_only: set[str] = set()
+        #: users with stored rules or changes to the defaults (None: not loaded yet)
+        self._own_rules: set[str] | None = None
+        #: users whose rules changed since start (kept across a concurrent load)
+        self._changed: set[str] = set()
+        #: bumped whenever a user's rules change
+        self.generation = 0
         #: the default rules of no real user: what a member who is not
         #: mentioned gets (see ``PushActions._evaluate``)
         self.generic_default = generic_default_ruleset()
@@ -133,26 +139,27 @@ class PushRulesService:
             async with self._db.read() as conn:
                 stored = await self._store.get_rules(conn, missing)
             for user_id in missing:
-                user_rules = stored[user_id]
-                compiled = compile_ruleset(_build(user_id, user_rules))
+                compiled = compile_ruleset(_build(user_id, stored[user_id]))
                 out[user_id] = compiled
                 self._remember(user_id, compiled)
-                if not user_rules.rules and not user_rules.defaults:
-                    self._default_only.add(user_id)
         return out
 
-    def has_default_rules_only(self, user_id: str) -> bool:
-        """Whether a user (whose ruleset ``compiled_for`` just returned) has
-        only the server-default rules, unchanged."""
-        return user_id in self._default_only
+    async def users_with_own_rules(self) -> set[str]:
+        """The users whose rules differ from the server defaults (or once did:
+        a user who reverts a change stays in the set, which only costs a full
+        evaluation). Read from the database once, then kept in step."""
+        if self._own_rules is None:
+            async with self._db.read() as conn:
+                loaded = await self._store.users_with_own_rules(conn)
+            if self._own_rules is None:
+                self._own_rules = loaded | self._changed
+        return self._own_rules
 
     def _remember(self, user_id: str, compiled: CompiledRuleset) -> None:
         self._compiled[user_id] = compiled
         self._compiled.move_to_end(user_id)
-        self._default_only.discard(user_id)
         while len(self._compiled) > self._cache_size:
-            evicted, _ = self._compiled.popitem(last=False)
-            self._default_only.discard(evicted)
+            self._compiled.popitem(last=False)
 
     async def get_all(self, user_id: str) -> JsonDict:
         """``GET /pushrules/``: ``{"global": ruleset}``."""
@@ -327,7 +334,10 @@ class PushRulesService:
     def _after_commit(self, user_id: str, position: int) -> None:
         # After the commit, so a concurrent reader can't cache the old rules again.
         self._compiled.pop(user_id, None)
-        self._default_only.discard(user_id)
+        self._changed.add(user_id)
+        if self._own_rules is not None:
+            self._own_rules.add(user_id)
+        self.generation += 1
         if self._notifier is not None:
             self._notifier.on_account_data(user_id, position)
 

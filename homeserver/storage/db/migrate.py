@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 # 11: OpenID tokens and delayed events (calls). 12: application service queues.
 # 13: user reports. 14: media protected from quarantine.
 # 15: dehydrated devices (MSC3814). 16: index on media content hashes.
-SCHEMA_VERSION = 16
+# 17: push actions stored once per event for members with default rules.
+SCHEMA_VERSION = 17
 
 # Code older than this version can't run against a database this code migrated.
 # Bump only when older code breaks on the new schema, and say why:

@@ -87,6 +87,8 @@ ROOM_TABLES = (
     "room_aliases",
     "receipts",
     "event_push_actions",
+    "event_push_generic",
+    "push_room_members",
     "push_read_positions",
     "event_search",
     "event_search_tokens",
@@ -291,11 +293,12 @@ class AdminStore:
             room_id,
             before_stream,
         )
-        await txn.execute(
-            "DELETE FROM event_push_actions WHERE event_id IN (SELECT event_id " + sql + ")",
-            room_id,
-            before_stream,
-        )
+        for table in ("event_push_actions", "event_push_generic"):
+            await txn.execute(
+                f"DELETE FROM {table} WHERE event_id IN (SELECT event_id " + sql + ")",
+                room_id,
+                before_stream,
+            )
         await txn.execute(
             "DELETE FROM event_search WHERE event_id IN (SELECT event_id " + sql + ")",
             room_id,

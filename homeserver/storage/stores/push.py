@@ -1,5 +1,19 @@
 """Push tables: ``push_rules``, ``push_rule_defaults``, ``event_push_actions``,
-``push_read_positions`` and ``pushers`` (schema delta 0005).
+``event_push_generic``, ``push_room_members``, ``push_read_positions`` and
+``pushers`` (schema deltas 0005 and 0017).
+
+Notifications. An event that notifies a member is stored in one of two ways:
+
+- ``event_push_generic``: one row per event, the answer of the server-default
+  rules for a member the event does not single out. It applies to every
+  member in ``push_room_members`` whose membership began before the event,
+  other than the sender and the members with a row of their own.
+- ``event_push_actions``: one row per (member, event) for members with rules
+  of their own or named by the event; ``notif`` false there cancels the
+  generic row for that member.
+
+So a send into a room of 10,000 members with default rules writes one row,
+not 10,000.
 
 Read positions. A user has read a room (or one thread of it) up to the
 greatest stream ordering among:
@@ -12,7 +26,7 @@ greatest stream ordering among:
 
 A receipt with thread ``''`` (unthreaded) covers every thread; a threaded
 receipt (``main`` or a thread root id) covers its thread only. A
-notification row is unread when its stream ordering is above the position
+notification is unread when its stream ordering is above the position
 that covers its thread.
 """
 
@@ -35,19 +49,27 @@ WHOLE_ROOM = ""
 
 _BATCH = 500
 
-# The position covering row ``a``'s thread: the greatest receipt or own read
-# position, unthreaded or of the same thread (-1: never read).
+# The position covering a notification's thread: the greatest receipt or
+# own read position, unthreaded or of the same thread (-1: never read).
 _RECEIPT_POSITION = (
     "COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r "
     "JOIN events e ON e.event_id = r.event_id "
-    "WHERE r.room_id = a.room_id AND r.user_id = a.user_id "
+    "WHERE r.room_id = {room} AND r.user_id = {user} "
     "AND r.receipt_type IN ('m.read', 'm.read.private') "
-    "AND r.thread_id IN ('', a.thread_id)), -1)"
+    "AND r.thread_id IN ('', {thread})), -1)"
 )
 _OWN_POSITION = (
     "COALESCE((SELECT MAX(p.stream_ordering) FROM push_read_positions p "
-    "WHERE p.user_id = a.user_id AND p.room_id = a.room_id "
-    "AND p.thread_id IN ('', a.thread_id)), -1)"
+    "WHERE p.user_id = {user} AND p.room_id = {room} "
+    "AND p.thread_id IN ('', {thread})), -1)"
+)
+# Generic rows that apply to user $1: in a room they joined before the
+# row's event, not sent by them, and not overridden by a row of their own.
+_GENERIC_FOR_USER = (
+    "FROM push_room_members m JOIN event_push_generic g "
+    "ON g.room_id = m.room_id AND g.stream_ordering > m.since "
+    "WHERE m.user_id = $1 AND g.sender <> $1 AND NOT EXISTS ("
+    "SELECT 1 FROM event_push_actions x WHERE x.user_id = $1 AND x.event_id = g.event_id)"
 )
 
 
@@ -66,11 +88,29 @@ class UserRules:
 
 @dataclass(frozen=True, slots=True)
 class PushActionRow:
+    """The push rules' answer for one member (``event_push_actions``)."""
+
     user_id: str
     room_id: str
     event_id: str
     stream_ordering: int
     thread_id: str
+    highlight: bool
+    actions: tuple[Any, ...]
+    ts: int
+    #: False: the event does not notify this member, whatever the generic row says
+    notif: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GenericPushRow:
+    """The default rules' answer for members not singled out (``event_push_generic``)."""
+
+    room_id: str
+    event_id: str
+    stream_ordering: int
+    thread_id: str
+    sender: str
     highlight: bool
     actions: tuple[Any, ...]
     ts: int
@@ -139,7 +179,11 @@ class PushStore:
     """Reads and writes the push tables. Every method takes the connection first."""
 
     def __init__(self, dialect: Dialect) -> None:
-        self._covering = dialect.greatest(_RECEIPT_POSITION, _OWN_POSITION)
+        covering = dialect.greatest(_RECEIPT_POSITION, _OWN_POSITION)
+        #: the read position covering a row of event_push_actions ``a``
+        self._covering = covering.format(user="a.user_id", room="a.room_id", thread="a.thread_id")
+        #: the read position of user $1 covering a generic row ``g``
+        self._covering_generic = covering.format(user="$1", room="g.room_id", thread="g.thread_id")
 
     # --- rules ----------------------------------------------------------------
 
@@ -176,6 +220,13 @@ class PushStore:
                 enabled = bool(r["enabled"]) if r["enabled"] is not None else None
                 out[r["user_id"]].defaults[r["rule_id"]] = DefaultRuleChange(enabled, actions)
         return out
+
+    async def users_with_own_rules(self, conn: Connection) -> set[str]:
+        """Users with stored rules or changes to the server-default rules."""
+        rows = await conn.fetch(
+            "SELECT user_id FROM push_rules UNION SELECT user_id FROM push_rule_defaults"
+        )
+        return {r["user_id"] for r in rows}
 
     async def replace_kind(
         self, txn: Connection, user_id: str, kind: str, rules: Sequence[PushRule]
@@ -243,13 +294,47 @@ class PushStore:
                     r.event_id,
                     r.stream_ordering,
                     r.thread_id,
-                    True,
+                    r.notif,
                     r.highlight,
                     actions_json(r.actions),
                     r.ts,
                 )
                 for r in rows
             ],
+        )
+
+    async def insert_generic(self, txn: Connection, row: GenericPushRow) -> None:
+        """Stores the generic notification of an event (a retry is ignored)."""
+        await txn.execute(
+            "INSERT INTO event_push_generic (event_id, room_id, stream_ordering, thread_id, "
+            "sender, highlight, actions, ts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (event_id) DO NOTHING",
+            row.event_id,
+            row.room_id,
+            row.stream_ordering,
+            row.thread_id,
+            row.sender,
+            row.highlight,
+            _json(list(row.actions)),
+            row.ts,
+        )
+
+    async def member_joined(
+        self, txn: Connection, user_id: str, room_id: str, stream_ordering: int
+    ) -> None:
+        """Records a join; a join that only changes the profile keeps the first one."""
+        await txn.execute(
+            "INSERT INTO push_room_members (user_id, room_id, since) VALUES ($1, $2, $3) "
+            "ON CONFLICT (user_id, room_id) DO NOTHING",
+            user_id,
+            room_id,
+            stream_ordering,
+        )
+
+    async def member_left(self, txn: Connection, user_id: str, room_id: str) -> None:
+        """Records that the user's membership is no longer ``join``."""
+        await txn.execute(
+            "DELETE FROM push_room_members WHERE user_id = $1 AND room_id = $2", user_id, room_id
         )
 
     async def advance_read_position(
@@ -267,23 +352,6 @@ class PushStore:
             stream_ordering,
         )
 
-    async def room_read_floor(self, conn: Connection, user_id: str, room_id: str) -> int:
-        """The lowest read position of any thread in the room: the unthreaded one (-1: none)."""
-        receipt = await conn.fetchval(
-            "SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e "
-            "ON e.event_id = r.event_id WHERE r.room_id = $1 AND r.user_id = $2 "
-            "AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id = ''",
-            room_id,
-            user_id,
-        )
-        own = await conn.fetchval(
-            "SELECT stream_ordering FROM push_read_positions "
-            "WHERE user_id = $1 AND room_id = $2 AND thread_id = ''",
-            user_id,
-            room_id,
-        )
-        return max(int(receipt) if receipt is not None else -1, int(own) if own is not None else -1)
-
     async def unread_counts(
         self, conn: Connection, user_id: str, room_id: str
     ) -> dict[str, tuple[int, int]]:
@@ -291,64 +359,88 @@ class PushStore:
 
         Only threads with unread notifications appear.
         """
-        floor = await self.room_read_floor(conn, user_id, room_id)
-        rows = await conn.fetch(
-            "SELECT a.thread_id, COUNT(*) AS n, "
-            "SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END) AS h "
-            "FROM event_push_actions a WHERE a.user_id = $1 AND a.room_id = $2 "
-            f"AND a.stream_ordering > $3 AND a.stream_ordering > {self._covering} "
-            "GROUP BY a.thread_id",
-            user_id,
-            room_id,
-            floor,
-        )
-        return {r["thread_id"]: (int(r["n"]), int(r["h"] or 0)) for r in rows}
+        return (await self.unread_counts_many(conn, user_id, [room_id])).get(room_id, {})
 
     async def unread_counts_many(
         self, conn: Connection, user_id: str, room_ids: Sequence[str]
     ) -> dict[str, dict[str, tuple[int, int]]]:
-        """:meth:`unread_counts` of many rooms, one query per chunk of rooms.
+        """:meth:`unread_counts` of many rooms, two queries per chunk of rooms.
 
         Returns:
             ``room → thread → (notifications, highlights)``; rooms without
             unread notifications are left out.
         """
         out: dict[str, dict[str, tuple[int, int]]] = {}
+
+        def add(rows: Sequence[Any]) -> None:
+            for r in rows:
+                threads = out.setdefault(r["room_id"], {})
+                n, h = threads.get(r["thread_id"], (0, 0))
+                threads[r["thread_id"]] = (n + int(r["n"]), h + int(r["h"] or 0))
+
         for start in range(0, len(room_ids), _BATCH):
             chunk = list(room_ids[start : start + _BATCH])
             rooms = _placeholders(len(chunk), 2)
             # The unthreaded receipt and own position prune read rows by room
             # before the per-row covering position is looked up.
-            rows = await conn.fetch(
-                "SELECT a.room_id, a.thread_id, COUNT(*) AS n, "
-                "SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END) AS h "
-                "FROM event_push_actions a LEFT JOIN ("
+            floor = (
+                "LEFT JOIN ("
                 " SELECT r.room_id, MAX(e.stream_ordering) AS pos FROM receipts r"
                 " JOIN events e ON e.event_id = r.event_id WHERE r.user_id = $1"
                 " AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id = ''"
-                f" AND r.room_id IN ({rooms}) GROUP BY r.room_id) rf ON rf.room_id = a.room_id "
-                "LEFT JOIN push_read_positions p ON p.user_id = a.user_id "
-                "AND p.room_id = a.room_id AND p.thread_id = '' "
-                f"WHERE a.user_id = $1 AND a.room_id IN ({rooms}) "
-                "AND a.stream_ordering > COALESCE(rf.pos, -1) "
-                "AND a.stream_ordering > COALESCE(p.stream_ordering, -1) "
-                f"AND a.stream_ordering > {self._covering} "
-                "GROUP BY a.room_id, a.thread_id",
-                user_id,
-                *chunk,
+                f" AND r.room_id IN ({rooms}) GROUP BY r.room_id) rf ON rf.room_id = {{t}}.room_id "
+                "LEFT JOIN push_read_positions p ON p.user_id = $1 "
+                "AND p.room_id = {t}.room_id AND p.thread_id = '' "
             )
-            for r in rows:
-                out.setdefault(r["room_id"], {})[r["thread_id"]] = (int(r["n"]), int(r["h"] or 0))
+            above_floor = (
+                "AND {t}.stream_ordering > COALESCE(rf.pos, -1) "
+                "AND {t}.stream_ordering > COALESCE(p.stream_ordering, -1) "
+            )
+            add(
+                await conn.fetch(
+                    "SELECT a.room_id, a.thread_id, COUNT(*) AS n, "
+                    "SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END) AS h "
+                    "FROM event_push_actions a "
+                    + floor.format(t="a")
+                    + f"WHERE a.user_id = $1 AND a.notif AND a.room_id IN ({rooms}) "
+                    + above_floor.format(t="a")
+                    + f"AND a.stream_ordering > {self._covering} "
+                    "GROUP BY a.room_id, a.thread_id",
+                    user_id,
+                    *chunk,
+                )
+            )
+            add(
+                await conn.fetch(
+                    "SELECT g.room_id, g.thread_id, COUNT(*) AS n, "
+                    "SUM(CASE WHEN g.highlight THEN 1 ELSE 0 END) AS h "
+                    "FROM push_room_members m JOIN event_push_generic g "
+                    "ON g.room_id = m.room_id AND g.stream_ordering > m.since "
+                    + floor.format(t="g")
+                    + f"WHERE m.user_id = $1 AND m.room_id IN ({rooms}) AND g.sender <> $1 "
+                    + above_floor.format(t="g")
+                    + f"AND g.stream_ordering > {self._covering_generic} "
+                    "AND NOT EXISTS (SELECT 1 FROM event_push_actions x "
+                    "WHERE x.user_id = $1 AND x.event_id = g.event_id) "
+                    "GROUP BY g.room_id, g.thread_id",
+                    user_id,
+                    *chunk,
+                )
+            )
         return out
 
     async def total_unread(self, conn: Connection, user_id: str) -> int:
         """Unread notifications of the user over every room (a push badge count)."""
-        count = await conn.fetchval(
-            "SELECT COUNT(*) FROM event_push_actions a WHERE a.user_id = $1 "
+        own = await conn.fetchval(
+            "SELECT COUNT(*) FROM event_push_actions a WHERE a.user_id = $1 AND a.notif "
             f"AND a.stream_ordering > {self._covering}",
             user_id,
         )
-        return int(count or 0)
+        generic = await conn.fetchval(
+            f"SELECT COUNT(*) {_GENERIC_FOR_USER} AND g.stream_ordering > {self._covering_generic}",
+            user_id,
+        )
+        return int(own or 0) + int(generic or 0)
 
     async def notifications(
         self,
@@ -366,11 +458,21 @@ class PushStore:
             limit: at most this many rows.
             only_highlight: only rows that highlight.
         """
+        # Each side is ordered and limited on its own, then merged.
         rows = await conn.fetch(
+            "SELECT * FROM ("
             "SELECT a.room_id, a.event_id, a.stream_ordering, a.actions, a.ts, "
             f"CASE WHEN a.stream_ordering <= {self._covering} THEN 1 ELSE 0 END AS is_read "
-            "FROM event_push_actions a WHERE a.user_id = $1 AND a.stream_ordering < $2 "
-            "AND (a.highlight OR NOT $3) ORDER BY a.stream_ordering DESC LIMIT $4",
+            "FROM event_push_actions a WHERE a.user_id = $1 AND a.notif "
+            "AND a.stream_ordering < $2 AND (a.highlight OR NOT $3) "
+            "ORDER BY a.stream_ordering DESC LIMIT $4) own "
+            "UNION ALL SELECT * FROM ("
+            "SELECT g.room_id, g.event_id, g.stream_ordering, g.actions, g.ts, "
+            f"CASE WHEN g.stream_ordering <= {self._covering_generic} THEN 1 ELSE 0 END "
+            f"AS is_read {_GENERIC_FOR_USER} "
+            "AND g.stream_ordering < $2 AND (g.highlight OR NOT $3) "
+            "ORDER BY g.stream_ordering DESC LIMIT $4) generic "
+            "ORDER BY stream_ordering DESC LIMIT $4",
             user_id,
             before if before is not None else 2**62,
             only_highlight,

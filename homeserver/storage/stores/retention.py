@@ -18,6 +18,7 @@ from homeserver.storage.db import Connection
 _PER_EVENT_TABLES = (
     "event_relations",
     "event_push_actions",
+    "event_push_generic",
     "event_search",
     "event_search_tokens",
     "event_txn_ids",
