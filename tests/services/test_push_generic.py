@@ -6,12 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from homeserver.core.events import PDU
-from homeserver.core.push.evaluator import PushContext, compile_ruleset, evaluate, flatten_event
+from homeserver.core.push.evaluator import (
+    PushContext,
+    compile_ruleset,
+    evaluate,
+    flatten_event,
+    glob_matches,
+)
 from homeserver.core.push.ruleset import build_ruleset
 from homeserver.core.room_versions import V10
-from homeserver.services.push.actions import _named_users, _RoomFacts, push_event_json
+from homeserver.services.push.actions import _named_users, _NameIndex, _RoomFacts, push_event_json
 from homeserver.services.push.rules import GENERIC_USER, generic_default_ruleset
 
 
@@ -70,7 +78,10 @@ def test_shared_default_result_equals_full_evaluation(
         joined_count=member_count,
         local_joined=frozenset(u for u, _ in USERS),
         own_rules=[],
-        names=[(u, u[1:].partition(":")[0], (n or "").lower()) for u, n in USERS],
+        names=_NameIndex(
+            [(u, u[1:].partition(":")[0]) for u, _ in USERS]
+            + [(u, n.lower()) for u, n in USERS if n]
+        ),
     )
     named = _named_users(pdu, facts)
     for user_id, display_name in USERS:
@@ -81,3 +92,19 @@ def test_shared_default_result_equals_full_evaluation(
         )
         if user_id not in named:
             assert generic == full, (user_id, content)
+
+
+_NAME_CHARS = st.sampled_from(list("abcAB_1 .-!é张@"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(st.text(_NAME_CHARS, min_size=1, max_size=6), min_size=1, max_size=5),
+    text=st.text(_NAME_CHARS, max_size=30),
+)
+def test_name_index_finds_every_word_bounded_name(names: list[str], text: str) -> None:
+    index = _NameIndex([(f"@u{i}:hs", name.lower()) for i, name in enumerate(names)])
+    found = index.candidates(text.lower())
+    for i, name in enumerate(names):
+        if glob_matches(name.replace("*", "").replace("?", ""), text, word_boundary=True):
+            assert f"@u{i}:hs" in found, (name, text)

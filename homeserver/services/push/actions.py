@@ -33,8 +33,9 @@ notifications").
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -135,9 +136,49 @@ class _RoomFacts:
     local_joined: frozenset[str]
     #: local joined members with rules of their own
     own_rules: list[str]
-    #: (user_id, lowercased localpart, lowercased display name): built on
-    #: the first event with a legacy body
-    names: list[tuple[str, str, str]] | None = None
+    #: members' lowercased localparts and display names, for bodies without
+    #: ``m.mentions``; built on the first such event
+    names: _NameIndex | None = None
+
+
+#: What the push rules count as a word character around a body match.
+_WORD_RUN = re.compile(r"[a-z0-9_]+")
+
+
+class _NameIndex:
+    """Finds the members whose localpart or display name may occur in a body
+    as a word-bounded match (the legacy mention rules), without testing
+    every member: a name is only tested when the body holds its first word.
+
+    If a name occurs word-bounded in a text, the name's first run of word
+    characters is a whole run of word characters of the text too, so looking
+    names up by the text's runs finds every candidate. Names without any word
+    character are always tested.
+    """
+
+    def __init__(self, names: Iterable[tuple[str, str]]) -> None:
+        self._by_first_word: dict[str, list[tuple[str, str]]] = {}
+        self._always: list[tuple[str, str]] = []
+        for user_id, name in names:
+            if not name:
+                continue
+            first = _WORD_RUN.search(name)
+            if first is None:
+                self._always.append((user_id, name))
+            else:
+                self._by_first_word.setdefault(first.group(), []).append((user_id, name))
+
+    def candidates(self, text: str) -> set[str]:
+        """Members whose name is a substring of ``text`` (lowercased)."""
+        found: set[str] = set()
+        for word in set(_WORD_RUN.findall(text)):
+            for user_id, name in self._by_first_word.get(word, ()):
+                if name in text:
+                    found.add(user_id)
+        for user_id, name in self._always:
+            if name in text:
+                found.add(user_id)
+        return found
 
 
 def _named_users(pdu: PDU, facts: _RoomFacts) -> set[str]:
@@ -154,10 +195,7 @@ def _named_users(pdu: PDU, facts: _RoomFacts) -> set[str]:
         return named
     body = pdu.content.get("body")
     if isinstance(body, str) and body and facts.names is not None:
-        text = body.lower()
-        for user_id, localpart, display_name in facts.names:
-            if (localpart and localpart in text) or (display_name and display_name in text):
-                named.add(user_id)
+        named |= facts.names.candidates(body.lower())
     return named
 
 
@@ -315,15 +353,12 @@ class PushActions:
         return facts
 
     async def _load_names(self, snapshot: RoomSnapshot, facts: _RoomFacts) -> None:
-        names = await self._display_names(snapshot, sorted(facts.local_joined))
-        facts.names = [
-            (
-                user_id,
-                user_id[1:].partition(":")[0].lower(),
-                names.get(user_id, "").lower(),
-            )
-            for user_id in sorted(facts.local_joined)
-        ]
+        members = sorted(facts.local_joined)
+        names = await self._display_names(snapshot, members)
+        facts.names = _NameIndex(
+            [(u, u[1:].partition(":")[0].lower()) for u in members]
+            + [(u, name.lower()) for u, name in names.items()]
+        )
 
     async def _evaluate(
         self, pdu: PDU, stream_ordering: int, thread_id: str, snapshot: RoomSnapshot
