@@ -371,76 +371,76 @@ class PushStore:
             unread notifications are left out.
         """
         out: dict[str, dict[str, tuple[int, int]]] = {}
-
-        def add(rows: Sequence[Any]) -> None:
-            for r in rows:
-                threads = out.setdefault(r["room_id"], {})
-                n, h = threads.get(r["thread_id"], (0, 0))
-                threads[r["thread_id"]] = (n + int(r["n"]), h + int(r["h"] or 0))
-
         for start in range(0, len(room_ids), _BATCH):
             chunk = list(room_ids[start : start + _BATCH])
             rooms = _placeholders(len(chunk), 2)
-            # The unthreaded receipt and own position prune read rows by room
-            # before the per-row covering position is looked up.
-            floor = (
-                "LEFT JOIN ("
-                " SELECT r.room_id, MAX(e.stream_ordering) AS pos FROM receipts r"
-                " JOIN events e ON e.event_id = r.event_id WHERE r.user_id = $1"
-                " AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id = ''"
-                f" AND r.room_id IN ({rooms}) GROUP BY r.room_id) rf ON rf.room_id = {{t}}.room_id "
-                "LEFT JOIN push_read_positions p ON p.user_id = $1 "
-                "AND p.room_id = {t}.room_id AND p.thread_id = '' "
-            )
-            above_floor = (
-                "AND {t}.stream_ordering > COALESCE(rf.pos, -1) "
-                "AND {t}.stream_ordering > COALESCE(p.stream_ordering, -1) "
-            )
-            add(
-                await conn.fetch(
-                    "SELECT a.room_id, a.thread_id, COUNT(*) AS n, "
-                    "SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END) AS h "
-                    "FROM event_push_actions a "
-                    + floor.format(t="a")
-                    + f"WHERE a.user_id = $1 AND a.notif AND a.room_id IN ({rooms}) "
-                    + above_floor.format(t="a")
-                    + f"AND a.stream_ordering > {self._covering} "
-                    "GROUP BY a.room_id, a.thread_id",
-                    user_id,
-                    *chunk,
-                )
-            )
-            add(
-                await conn.fetch(
-                    "SELECT g.room_id, g.thread_id, COUNT(*) AS n, "
-                    "SUM(CASE WHEN g.highlight THEN 1 ELSE 0 END) AS h "
-                    "FROM push_room_members m JOIN event_push_generic g "
-                    "ON g.room_id = m.room_id AND g.stream_ordering > m.since "
-                    + floor.format(t="g")
-                    + f"WHERE m.user_id = $1 AND m.room_id IN ({rooms}) AND g.sender <> $1 "
-                    + above_floor.format(t="g")
-                    + f"AND g.stream_ordering > {self._covering_generic} "
-                    "AND NOT EXISTS (SELECT 1 FROM event_push_actions x "
-                    "WHERE x.user_id = $1 AND x.event_id = g.event_id) "
-                    "GROUP BY g.room_id, g.thread_id",
-                    user_id,
-                    *chunk,
-                )
-            )
+            for row in await self._unread_rows(conn, f"IN ({rooms})", user_id, *chunk):
+                threads = out.setdefault(row["room_id"], {})
+                n, h = threads.get(row["thread_id"], (0, 0))
+                threads[row["thread_id"]] = (n + int(row["n"]), h + int(row["h"] or 0))
         return out
 
     async def total_unread(self, conn: Connection, user_id: str) -> int:
         """Unread notifications of the user over every room (a push badge count)."""
-        own = await conn.fetchval(
-            "SELECT COUNT(*) FROM event_push_actions a WHERE a.user_id = $1 AND a.notif "
-            f"AND a.stream_ordering > {self._covering}",
-            user_id,
+        return sum(int(r["n"]) for r in await self._unread_rows(conn, None, user_id))
+
+    async def _unread_rows(
+        self, conn: Connection, rooms: str | None, user_id: str, *room_ids: str
+    ) -> list[Any]:
+        """Unread (room_id, thread_id, n, h) groups of user $1, from the
+        user's own rows and from the generic rows that apply to them.
+
+        ``rooms`` is an SQL ``IN (...)`` over ``$2...`` (None: every room).
+        The user's read positions are read once per (room, thread) and
+        joined, rather than looked up again for every notification.
+        """
+        in_rooms = f"AND r.room_id {rooms} " if rooms else ""
+        positions = (
+            "WITH rp AS (SELECT r.room_id, r.thread_id, MAX(e.stream_ordering) AS pos "
+            "FROM receipts r JOIN events e ON e.event_id = r.event_id WHERE r.user_id = $1 "
+            f"AND r.receipt_type IN ('m.read', 'm.read.private') {in_rooms}"
+            "GROUP BY r.room_id, r.thread_id) "
         )
-        generic = await conn.fetchval(
-            f"SELECT COUNT(*) {_GENERIC_FOR_USER} AND g.stream_ordering > {self._covering_generic}",
-            user_id,
+        unread = (
+            "LEFT JOIN rp ru ON ru.room_id = {t}.room_id AND ru.thread_id = '' "
+            "LEFT JOIN rp rt ON rt.room_id = {t}.room_id AND rt.thread_id = {t}.thread_id "
+            "LEFT JOIN push_read_positions pu ON pu.user_id = $1 "
+            "AND pu.room_id = {t}.room_id AND pu.thread_id = '' "
+            "LEFT JOIN push_read_positions pt ON pt.user_id = $1 "
+            "AND pt.room_id = {t}.room_id AND pt.thread_id = {t}.thread_id "
+            "WHERE {t}.stream_ordering > COALESCE(ru.pos, -1) "
+            "AND {t}.stream_ordering > COALESCE(rt.pos, -1) "
+            "AND {t}.stream_ordering > COALESCE(pu.stream_ordering, -1) "
+            "AND {t}.stream_ordering > COALESCE(pt.stream_ordering, -1) "
         )
-        return int(own or 0) + int(generic or 0)
+        groups = (
+            "SELECT {t}.room_id, {t}.thread_id, COUNT(*) AS n, "
+            "SUM(CASE WHEN {t}.highlight THEN 1 ELSE 0 END) AS h "
+        )
+        own = await conn.fetch(
+            positions
+            + groups.format(t="a")
+            + "FROM event_push_actions a "
+            + unread.format(t="a")
+            + "AND a.user_id = $1 AND a.notif "
+            + (f"AND a.room_id {rooms} " if rooms else "")
+            + "GROUP BY a.room_id, a.thread_id",
+            user_id,
+            *room_ids,
+        )
+        generic = await conn.fetch(
+            positions + groups.format(t="g") + "FROM push_room_members m JOIN event_push_generic g "
+            "ON g.room_id = m.room_id AND g.stream_ordering > m.since "
+            + unread.format(t="g")
+            + "AND m.user_id = $1 AND g.sender <> $1 "
+            + (f"AND m.room_id {rooms} " if rooms else "")
+            + "AND NOT EXISTS (SELECT 1 FROM event_push_actions x "
+            "WHERE x.user_id = $1 AND x.event_id = g.event_id) "
+            "GROUP BY g.room_id, g.thread_id",
+            user_id,
+            *room_ids,
+        )
+        return [*own, *generic]
 
     async def notifications(
         self,
