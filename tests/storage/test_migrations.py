@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from homeserver.storage.db.migrate import (
     migrate,
     split_sqlite_script,
 )
-from homeserver.storage.db.open import open_database
-
-
-@pytest.fixture
-async def empty_db(db_url: str) -> AsyncIterator[Database]:
-    database = await open_database(db_url, readers=1, max_connections=2)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def write_deltas(folder: Path, files: dict[str, str]) -> Path:

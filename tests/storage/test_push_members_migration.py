@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from homeserver.storage.db import Database
 from homeserver.storage.db.migrate import default_deltas_dir, migrate
-from homeserver.storage.db.open import open_database
-
-
-@pytest.fixture
-async def empty_db(db_url: str) -> AsyncIterator[Database]:
-    database = await open_database(db_url, readers=1, max_connections=2)
-    try:
-        yield database
-    finally:
-        await database.close()
-
 
 # (user, [(membership, stream_ordering), ...]) in room !r
 HISTORY = {

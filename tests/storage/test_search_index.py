@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from homeserver.core.search_tokens import document_tokens, query_tokens
 from homeserver.storage.db import Database
 from homeserver.storage.db.migrate import load_deltas, migrate
-from homeserver.storage.db.open import open_database
 from homeserver.storage.stores.search import IndexedText, SearchQuery, SearchStore
 
 ROOM = "!room:test.local"
 SEARCH_VERSION = 9
-
-
-@pytest.fixture
-async def empty_db(db_url: str) -> AsyncIterator[Database]:
-    database = await open_database(db_url, readers=1, max_connections=2)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def query(term: str, **overrides: object) -> SearchQuery:
