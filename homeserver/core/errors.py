@@ -66,6 +66,7 @@ class Codes(StrEnum):
     CONNECTION_FAILED = "M_CONNECTION_FAILED"
     CONNECTION_TIMEOUT = "M_CONNECTION_TIMEOUT"
     UNKNOWN_DEVICE = "M_UNKNOWN_DEVICE"  # not in spec; Synapse-compatible
+    APPSERVICE_LOGIN_UNSUPPORTED = "M_APPSERVICE_LOGIN_UNSUPPORTED"
 
 
 #: Default HTTP status of each errcode; an exception may override it.
@@ -117,6 +118,7 @@ STATUS_FOR_CODE: dict[Codes, int] = {
     Codes.BAD_ALIAS: 400,
     Codes.EXPIRED_ACCOUNT: 403,
     Codes.URL_NOT_SET: 400,
+    Codes.APPSERVICE_LOGIN_UNSUPPORTED: 400,
     Codes.BAD_STATUS: 502,
     Codes.CONNECTION_FAILED: 502,
     Codes.CONNECTION_TIMEOUT: 504,

@@ -223,7 +223,7 @@ async def build_services(
         config.server_name,
     )
     await retention.start()
-    appservices = AppServices(db, clock, config, appservice_list, rooms, registration)
+    appservices = AppServices(db, clock, config, appservice_list, rooms, registration, login)
     # Registering a user in an appservice's exclusive namespace is refused.
     registration.username_checks.append(appservices.check_not_exclusive)
     # Appservice feeds follow the events stream; the hook only wakes them.
@@ -237,6 +237,9 @@ async def build_services(
     # Unknown local aliases are asked of the appservices (rooms on demand).
     rooms.membership.alias_resolvers.append(appservices.queries.query_alias)
     directory.alias_resolvers.append(appservices.queries.query_alias)
+    # Unknown local users in a users namespace likewise (profile lookups, invites).
+    profiles.user_resolvers.append(appservices.queries.query_user)
+    rooms.membership.user_resolvers.append(appservices.queries.query_user)
     thirdparty = ThirdPartyService()
     await register_protocols(thirdparty, appservices.queries)
     user_directory = UserDirectoryService(db, config, clock)

@@ -1,9 +1,10 @@
 """Profiles: displayname, avatar_url and extended profile fields (spec v1.16).
 
 A local user's profile row is created in the registration transaction
-(``on_user_registered``); a user id without a row is unknown here. Profiles of
-remote users need a federation query, which is not wired yet: they read as
-not found.
+(``on_user_registered``); a user id without a row is unknown here once the
+``user_resolvers`` (application services, which may register the user on
+demand) have said no. Profiles of remote users need a federation query,
+which is not wired yet: they read as not found.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class ProfileService:
         self._server_name = config.server_name
         self._store = store or ProfileStore()
         self.on_profile_changed: list[ProfileHook] = []
+        #: asked about unknown local users (application services); True: look again
+        self.user_resolvers: list[Callable[[str], Awaitable[bool]]] = []
 
     async def on_user_registered(
         self, txn: Connection, user_id: str, displayname: str | None
@@ -200,6 +203,12 @@ class ProfileService:
             raise NotFound("Profile not found")
         async with self._db.read() as conn:
             profile = await self._store.get(conn, user_id)
+        if profile is None:
+            for resolver in self.user_resolvers:
+                if await resolver(user_id):
+                    async with self._db.read() as conn:
+                        profile = await self._store.get(conn, user_id)
+                    break
         if profile is None:
             raise NotFound("Profile not found")
         return profile

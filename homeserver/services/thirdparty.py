@@ -36,6 +36,9 @@ class Protocol:
     #: ``alias → locations`` and ``userid → users`` reverse lookups
     reverse_locations: Callable[[str], Awaitable[list[JsonDict]]] | None = None
     reverse_users: Callable[[str], Awaitable[list[JsonDict]]] | None = None
+    #: asks the bridge for ``description`` again, until it answers (not None);
+    #: set while the description is a stand-in (the bridge was not up yet)
+    refresh_description: Callable[[], Awaitable[JsonDict | None]] | None = None
 
 
 @dataclass(slots=True)
@@ -62,6 +65,23 @@ class ThirdPartyService:
             raise NotFound("Unknown protocol")
         return found
 
+    async def describe_all(self) -> dict[str, JsonDict]:
+        """Every protocol's description, by name, asking bridges that have
+        not described theirs yet once more."""
+        for p in list(self.protocols.values()):
+            await _refresh(p)
+        return self.all_protocols()
+
+    async def describe(self, name: str) -> JsonDict:
+        """One protocol's description (asking its bridge again when needed).
+
+        Raises:
+            NotFound: no bridge serves it.
+        """
+        found = self.protocol(name)
+        await _refresh(found)
+        return dict(found.description)
+
     async def locations(self, name: str, fields: Mapping[str, str]) -> list[JsonDict]:
         return await self.protocol(name).lookup_locations(name, fields)
 
@@ -83,3 +103,12 @@ class ThirdPartyService:
             if p.reverse_users is not None:
                 out.extend(await p.reverse_users(user_id))
         return out
+
+
+async def _refresh(protocol: Protocol) -> None:
+    if protocol.refresh_description is None:
+        return
+    found = await protocol.refresh_description()
+    if found is not None:
+        protocol.description = found
+        protocol.refresh_description = None

@@ -22,10 +22,10 @@ async def _whoami(client: Client, token: str) -> tuple[int, dict[str, Any]]:
     return resp.status, body
 
 
-async def test_get_login_lists_password_and_token(client: Client) -> None:
+async def test_get_login_lists_password_token_and_appservice(client: Client) -> None:
     resp = await client.get(LOGIN)
     types = [f["type"] for f in (await resp.json())["flows"]]
-    assert types == ["m.login.password", "m.login.token"]
+    assert types == ["m.login.password", "m.login.token", "m.login.application_service"]
 
 
 async def test_login_with_localpart_identifier(client: Client) -> None:

@@ -17,6 +17,7 @@ from homeserver.api.http import (
     requester,
     services,
 )
+from homeserver.api.middleware import access_token_of
 from homeserver.api.routing import CLIENT_V3, Auth, Route
 from homeserver.core.errors import (
     BadJson,
@@ -26,6 +27,7 @@ from homeserver.core.errors import (
     MissingParam,
     UnknownToken,
 )
+from homeserver.services.appservice import APPSERVICE_LOGIN_TYPE
 
 PASSWORD = "m.login.password"
 TOKEN = "m.login.token"
@@ -36,7 +38,8 @@ async def get_login(request: web.Request) -> web.Response:
 
     https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientv3login
 
-    - ``m.login.password`` (unless ``auth.password_login`` is off) and ``m.login.token``.
+    - ``m.login.password`` (unless ``auth.password_login`` is off),
+      ``m.login.token`` and ``m.login.application_service``.
     """
     flows: list[dict[str, Any]] = []
     if services(request).config.auth.password_login:
@@ -46,11 +49,12 @@ async def get_login(request: web.Request) -> web.Response:
         # Tells signed-out clients that POST /login/get_token is offered.
         token_flow["get_login_token"] = True
     flows.append(token_flow)
+    flows.append({"type": APPSERVICE_LOGIN_TYPE})
     return json_response({"flows": flows})
 
 
 def _login_user(body: dict[str, Any]) -> str:
-    """The user an ``m.login.password`` body names: ``identifier`` or the legacy ``user``."""
+    """The user a password or appservice login names: ``identifier`` or the legacy ``user``."""
     identifier = get_obj(body, "identifier")
     if identifier is None:
         user = get_str(body, "user")
@@ -75,6 +79,11 @@ async def post_login(request: web.Request) -> web.Response:
       full user id) or the legacy top-level ``user``; 403 M_FORBIDDEN for an
       unknown user or wrong password, M_USER_DEACTIVATED for a deactivated account.
     - ``m.login.token`` with a single-use login token.
+    - ``m.login.application_service`` with an appservice's as_token and an
+      ``m.id.user`` identifier in its users namespace (403 M_FORBIDDEN
+      outside it or for an unknown user; 401 M_MISSING_TOKEN /
+      M_UNKNOWN_TOKEN without a valid as_token; 400
+      M_APPSERVICE_LOGIN_UNSUPPORTED for an MSC4190 appservice).
     - ``device_id`` reuses that device (revoking its earlier tokens);
       ``refresh_token: true`` adds a refresh token.
     - Rate limited per IP ("login").
@@ -100,6 +109,14 @@ async def post_login(request: web.Request) -> web.Response:
         assert token is not None
         result = await svc.login.login_with_token(
             token, device_id=device_id, display_name=display_name, with_refresh=with_refresh
+        )
+    elif login_type == APPSERVICE_LOGIN_TYPE:
+        result = await svc.appservices.login(
+            access_token_of(request),
+            _login_user(body),
+            device_id=device_id,
+            display_name=display_name,
+            with_refresh=with_refresh,
         )
     else:
         raise MatrixError(f"Unknown login type {login_type!r}", code=Codes.UNKNOWN)

@@ -21,7 +21,7 @@ async def get_protocols(request: web.Request) -> web.Response:
 
     - Every protocol the server's bridges serve, by name (``{}`` without bridges).
     """
-    return json_response(services(request).thirdparty.all_protocols())
+    return json_response(await services(request).thirdparty.describe_all())
 
 
 async def get_protocol(request: web.Request) -> web.Response:
@@ -31,8 +31,8 @@ async def get_protocol(request: web.Request) -> web.Response:
 
     - 404 M_NOT_FOUND for a protocol no bridge serves.
     """
-    protocol = services(request).thirdparty.protocol(request.match_info["protocol"])
-    return json_response(protocol.description)
+    found = await services(request).thirdparty.describe(request.match_info["protocol"])
+    return json_response(found)
 
 
 async def get_locations(request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@
 - ``auth``: ``as_token`` → Requester with ``appservice_id``, masquerading;
 - ``sender``: transactions pushed to each appservice, persisted and retried;
 - ``queries``: user / alias queries and third-party lookups;
+- ``login`` / ``register_user``: ``m.login.application_service``;
 - ``ping``: ``POST /_matrix/client/v1/appservice/{appserviceId}/ping``;
 - ``ephemeral``: typing, receipts and presence (``receive_ephemeral``) and
   MSC3202 to-device messages, device-list changes, one-time-key counts and
@@ -19,9 +20,18 @@ import logging
 from collections.abc import Sequence
 
 from homeserver.config.model import Config
-from homeserver.core.errors import Codes, Forbidden, InvalidUsername, MatrixError, UserInUse
-from homeserver.core.ids import server_name_of
+from homeserver.core.errors import (
+    Codes,
+    Forbidden,
+    InvalidIdentifier,
+    InvalidUsername,
+    MatrixError,
+    UserDeactivated,
+    UserInUse,
+)
+from homeserver.core.ids import make_user_id, parse_server_name, parse_user_id, server_name_of
 from homeserver.notifier import Notifier
+from homeserver.services.accounts.login import LoginResult, LoginService
 from homeserver.services.accounts.registration import RegistrationService
 from homeserver.services.appservice.auth import AppserviceAuth
 from homeserver.services.appservice.client import AppserviceHttp
@@ -53,11 +63,13 @@ class AppServices:
         appservices: Sequence[AppService],
         rooms: Rooms,
         registration: RegistrationService,
+        login: LoginService,
     ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
         self._registration = registration
+        self._login = login
         self.appservices = list(appservices)
         self.http = AppserviceHttp()
         self.auth = AppserviceAuth(db, self.appservices, config.server_name)
@@ -70,7 +82,7 @@ class AppServices:
             rooms.persister.event_stream,
             self.http,
         )
-        self.queries = AppserviceQueries(self.http, self.appservices)
+        self.queries = AppserviceQueries(self.http, self.appservices, config.server_name)
         #: set by :meth:`attach_ephemeral`
         self.ephemeral: EphemeralFeed | None = None
         self.ping_timeout_s = 10.0
@@ -157,6 +169,74 @@ class AppServices:
                 "User ID is not in the application service's namespace", code=Codes.EXCLUSIVE
             )
         return await self._registration.register_user(localpart.lower(), None, appservice_id=svc.id)
+
+    async def login(
+        self,
+        token: str | None,
+        user: str,
+        *,
+        device_id: str | None = None,
+        display_name: str | None = None,
+        with_refresh: bool = False,
+    ) -> LoginResult:
+        """``POST /login`` with ``type: m.login.application_service``: a
+        session for one of the appservice's users.
+
+        Args:
+            token: the request's access token (the appservice's ``as_token``).
+            user: the ``m.id.user`` identifier, a localpart or a user id.
+
+        Raises:
+            MatrixError: M_MISSING_TOKEN / M_UNKNOWN_TOKEN (401) without a valid
+                ``as_token``; M_APPSERVICE_LOGIN_UNSUPPORTED (400) for an
+                appservice that manages its devices itself (MSC4190);
+                M_INVALID_USERNAME (400) for a malformed user; M_FORBIDDEN
+                (403) outside its users namespace or for an unknown user;
+                M_USER_DEACTIVATED (403).
+        """
+        svc, user_id = self._user_for_login(token, user)
+        account = await self._login.resolve_user(user_id)
+        # Re-checked: an account from before ids were lower-cased may differ.
+        if account is None or not self._owns(svc, account.user_id):
+            raise Forbidden("Unknown user")
+        if account.deactivated:
+            raise UserDeactivated("This account has been deactivated")
+        logger.info("Application service login for %s", account.user_id)
+        return await self._login.create_session(
+            account.user_id,
+            device_id=device_id,
+            display_name=display_name,
+            with_refresh=with_refresh,
+        )
+
+    def _owns(self, svc: AppService, user_id: str) -> bool:
+        return server_name_of(user_id) == self._config.server_name and (
+            svc.users.matches(user_id) or user_id == svc.sender
+        )
+
+    def _user_for_login(self, token: str | None, user: str) -> tuple[AppService, str]:
+        if token is None:
+            raise MatrixError("Missing access token", code=Codes.MISSING_TOKEN)
+        svc = self.auth.appservice_for_token(token)
+        if svc is None:
+            raise MatrixError("Unknown application service token", code=Codes.UNKNOWN_TOKEN)
+        if svc.registration.msc4190:
+            # MSC4190: such an appservice creates devices through /devices instead.
+            raise MatrixError(
+                "This application service manages its devices; login is not available",
+                code=Codes.APPSERVICE_LOGIN_UNSUPPORTED,
+            )
+        try:
+            if user.startswith("@"):
+                user_id = parse_user_id(user, strict=False)
+            else:
+                server_name = parse_server_name(self._config.server_name)
+                user_id = make_user_id(user, server_name, strict=False)
+        except InvalidIdentifier as e:
+            raise InvalidUsername(f"Invalid user: {e}") from e
+        if not self._owns(svc, user_id):
+            raise Forbidden("User ID is not in the application service's namespace")
+        return svc, user_id
 
     async def ping(self, requester: Requester, as_id: str, transaction_id: str | None) -> int:
         """Pings the requester's own appservice; the round trip in ms.

@@ -7,11 +7,27 @@ token (spec v1.4+; the legacy ``access_token`` query parameter is not sent).
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import aiohttp
 
 from homeserver.services.appservice.namespaces import AppService
+
+#: Largest answer body read from an appservice query; a longer one counts as not JSON.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+
+def cancelling() -> bool:
+    """Whether the current task has been asked to stop.
+
+    An HTTP client call cancelled at the wrong moment can surface as a
+    connection error instead of ``CancelledError``; callers that retry on
+    errors check this so a stop request is never lost.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class AppserviceHttp:
@@ -36,7 +52,8 @@ class AppserviceHttp:
     async def get_json(
         self, svc: AppService, path: str, params: dict[str, str] | None, timeout_s: float
     ) -> tuple[int, Any]:
-        """``GET {url}{path}``: the status and the JSON body (None when not JSON).
+        """``GET {url}{path}``: the status and the JSON body (None when not
+        JSON, or longer than ``MAX_ANSWER_BYTES``).
 
         Raises:
             aiohttp.ClientError, TimeoutError, OSError: the request failed.
@@ -48,8 +65,16 @@ class AppserviceHttp:
             headers=self.headers(svc),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         ) as resp:
+            raw = await resp.content.read(MAX_ANSWER_BYTES + 1)
+            if len(raw) > MAX_ANSWER_BYTES:
+                return resp.status, None
             try:
-                body = await resp.json(content_type=None)
-            except ValueError:
+                body = json.loads(raw, parse_constant=_refuse_constant)
+            except (ValueError, RecursionError):
                 body = None
             return resp.status, body
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; they could not be passed on to clients.
+    raise ValueError(f"{name} is not valid JSON")

@@ -39,7 +39,7 @@ from urllib.parse import quote
 import aiohttp
 
 from homeserver.core.canonical_json import encode_canonical_json
-from homeserver.services.appservice.client import AppserviceHttp
+from homeserver.services.appservice.client import AppserviceHttp, cancelling
 from homeserver.services.appservice.ephemeral import EphemeralFeed
 from homeserver.services.appservice.namespaces import AppService
 from homeserver.services.clock import Clock
@@ -101,6 +101,12 @@ class AppserviceSender:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            # Asked again while it runs on: a cancellation can be lost in a
+            # library call (see ``client.cancelling``), and stop must not hang.
+            while not task.done():
+                await asyncio.wait({task}, timeout=1.0)
+                if not task.done():
+                    task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -230,5 +236,7 @@ class AppserviceSender:
                 logger.warning("appservice %s: txn %d got HTTP %d", svc.id, txn_id, resp.status)
                 return False
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            if cancelling():
+                raise asyncio.CancelledError from e
             logger.warning("appservice %s: txn %d failed: %s", svc.id, txn_id, e)
             return False

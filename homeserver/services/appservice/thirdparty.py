@@ -2,8 +2,10 @@
 
 Each protocol an appservice registration lists becomes a ``Protocol`` of the
 third-party service whose lookups are forwarded to the appservices that
-serve it. The protocol description is fetched from the appservice at start
-(bounded wait); until it answers, a minimal description is served.
+serve it. The protocol description is fetched from the appservices at start
+(bounded wait); an appservice that is not up yet is asked again on the next
+``/thirdparty/protocol(s)`` request, and a minimal description is served
+until one answers.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 
-#: How long start-up waits for an appservice to describe its protocol.
+#: How long one attempt waits for the appservices to describe a protocol.
 DESCRIBE_TIMEOUT_S = 2.0
 
 
@@ -34,37 +36,44 @@ def _placeholder() -> JsonDict:
     }
 
 
-async def register_protocols(thirdparty: ThirdPartyService, queries: AppserviceQueries) -> None:
-    """Registers every appservice protocol, with forwarding lookups."""
-    for name in sorted(queries.protocols()):
+def forwarding_protocol(name: str, queries: AppserviceQueries) -> Protocol:
+    """The protocol ``name`` with lookups forwarded to its appservices, and a
+    stand-in description until :func:`describe` fills it in."""
 
-        async def locations(protocol: str, fields: Mapping[str, str]) -> list[JsonDict]:
-            return await queries.thirdparty_lookup("location", protocol, dict(fields))
+    async def locations(protocol: str, fields: Mapping[str, str]) -> list[JsonDict]:
+        return await queries.thirdparty_lookup("location", protocol, dict(fields))
 
-        async def users(protocol: str, fields: Mapping[str, str]) -> list[JsonDict]:
-            return await queries.thirdparty_lookup("user", protocol, dict(fields))
+    async def users(protocol: str, fields: Mapping[str, str]) -> list[JsonDict]:
+        return await queries.thirdparty_lookup("user", protocol, dict(fields))
 
-        async def reverse_locations(alias: str) -> list[JsonDict]:
-            return await queries.thirdparty_lookup("location", None, {"alias": alias})
+    async def reverse_locations(alias: str) -> list[JsonDict]:
+        return await queries.thirdparty_lookup("location", name, {"alias": alias}, reverse=True)
 
-        async def reverse_users(user_id: str) -> list[JsonDict]:
-            return await queries.thirdparty_lookup("user", None, {"userid": user_id})
+    async def reverse_users(user_id: str) -> list[JsonDict]:
+        return await queries.thirdparty_lookup("user", name, {"userid": user_id}, reverse=True)
 
-        description = _placeholder()
+    async def describe() -> JsonDict | None:
         try:
             async with asyncio.timeout(DESCRIBE_TIMEOUT_S):
-                found = await queries.thirdparty_protocol(name)
-            if found is not None:
-                description = found
-        except (TimeoutError, OSError):
-            logger.warning("appservice did not describe protocol %s in time", name)
-        thirdparty.register(
-            Protocol(
-                name=name,
-                description=description,
-                lookup_locations=locations,
-                lookup_users=users,
-                reverse_locations=reverse_locations,
-                reverse_users=reverse_users,
-            )
-        )
+                return await queries.thirdparty_protocol(name)
+        except TimeoutError:
+            logger.warning("appservices did not describe protocol %s in time", name)
+            return None
+
+    return Protocol(
+        name=name,
+        description=_placeholder(),
+        lookup_locations=locations,
+        lookup_users=users,
+        reverse_locations=reverse_locations,
+        reverse_users=reverse_users,
+        refresh_description=describe,
+    )
+
+
+async def register_protocols(thirdparty: ThirdPartyService, queries: AppserviceQueries) -> None:
+    """Registers every appservice protocol, with forwarding lookups, and asks
+    the appservices for the descriptions once."""
+    for name in sorted(queries.protocols()):
+        thirdparty.register(forwarding_protocol(name, queries))
+    await thirdparty.describe_all()

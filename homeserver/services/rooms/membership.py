@@ -34,7 +34,7 @@ from homeserver.services.rooms.send import EventSender, Unchanged
 from homeserver.storage.db import Database
 from homeserver.storage.stores.admin import AdminStore
 from homeserver.storage.stores.events import EventStore
-from homeserver.storage.stores.profiles import ProfileStore
+from homeserver.storage.stores.profiles import Profile, ProfileStore
 from homeserver.storage.stores.rooms import RoomStore
 from homeserver.storage.stores.state import StateStore
 
@@ -65,6 +65,9 @@ class MembershipService:
         self._server_name = server_name
         #: asked about unknown local aliases (application services); True: look again
         self.alias_resolvers: list[Callable[[str], Awaitable[bool]]] = []
+        #: asked about unknown local invitees (application services, which may
+        #: register them on demand); the answer only refreshes their profile
+        self.user_resolvers: list[Callable[[str], Awaitable[bool]]] = []
         self._admin = AdminStore()
 
     # --- lookups ----------------------------------------------------------------
@@ -118,14 +121,18 @@ class MembershipService:
 
     async def _profile(self, user_id: str) -> JsonDict:
         async with self._db.read() as conn:
+            return _member_profile(await self._profiles.get(conn, user_id))
+
+    async def _invitee_profile(self, user_id: str) -> JsonDict:
+        """The local invitee's profile, asking the user resolvers first when
+        the user is unknown (no profile row)."""
+        async with self._db.read() as conn:
             profile = await self._profiles.get(conn, user_id)
-        out: JsonDict = {}
-        if profile is not None:
-            if profile.displayname is not None:
-                out["displayname"] = profile.displayname
-            if profile.avatar_url is not None:
-                out["avatar_url"] = profile.avatar_url
-        return out
+        if profile is None:
+            for resolver in self.user_resolvers:
+                if await resolver(user_id):
+                    return await self._profile(user_id)
+        return _member_profile(profile)
 
     def _target(self, user_id: Any) -> str:
         if not isinstance(user_id, str):
@@ -293,7 +300,7 @@ class MembershipService:
         await self._known_room_or_forbidden(room_id)
         if requester.is_shadow_banned:
             return  # Synapse: the invite "succeeds" but is never sent.
-        profile = await self._profile(target)
+        profile = await self._invitee_profile(target)
         await self._change(
             requester.user_id, room_id, target, "invite", reason=reason, extra=profile
         )
@@ -382,3 +389,14 @@ class MembershipService:
     async def _known_room_or_forbidden(self, room_id: str) -> None:
         if await self._cache.room(room_id) is None:
             raise Forbidden("You are not in this room")
+
+
+def _member_profile(profile: Profile | None) -> JsonDict:
+    """``displayname`` and ``avatar_url`` for a member event's content."""
+    out: JsonDict = {}
+    if profile is not None:
+        if profile.displayname is not None:
+            out["displayname"] = profile.displayname
+        if profile.avatar_url is not None:
+            out["avatar_url"] = profile.avatar_url
+    return out
