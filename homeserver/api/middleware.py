@@ -7,6 +7,7 @@ Only this module turns exceptions into HTTP responses.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 import time
@@ -19,6 +20,7 @@ from homeserver.api.routing import CLIENT_V3, Auth, Handler, Route
 from homeserver.core.errors import (
     Codes,
     Forbidden,
+    InvalidParam,
     MatrixError,
     MissingToken,
     UnknownToken,
@@ -37,6 +39,11 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "Content-Disposition, Content-Type, Content-Length",
 }
 
+#: Request ids: a per-process random prefix and a counter (cheaper than
+#: fresh random bytes per request, and still unique across restarts).
+_REQUEST_ID_PREFIX = secrets.token_hex(3)
+_request_numbers = itertools.count(1)
+
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
@@ -51,7 +58,7 @@ def _error_response(err: MatrixError) -> web.Response:
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, CORS, error rendering and the access log, in one place."""
-    request_id = secrets.token_hex(6)
+    request_id = f"{_REQUEST_ID_PREFIX}{next(_request_numbers):x}"
     token = request_id_var.set(request_id)
     start = time.perf_counter()
     status = 500
@@ -181,6 +188,9 @@ def wrap_handler(route: Route) -> Handler:
     suspended_refused = (route.method, key) in _SUSPENDED_REFUSED
 
     async def handler(request: web.Request) -> web.StreamResponse:
+        if "%00" in request.raw_path:
+            # No identifier or parameter may hold NUL, and PostgreSQL text can't.
+            raise InvalidParam("NUL characters are not allowed in the path or query")
         svc = services(request)
         requester = None
         if auth is not Auth.NONE:

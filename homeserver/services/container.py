@@ -179,6 +179,7 @@ async def build_services(
     )
     # Every served event gets its bundled aggregations; new relations are checked.
     rooms.read.bundler = relations.bundle_aggregations
+    relations.remember_children(rooms.persister.event_stream)
     rooms.send.message_checks.append(relations.check_new_relation)
     search = SearchService(
         db, SearchStore(), rooms.events_store, rooms.state_store, rooms.cache, rooms.read

@@ -178,3 +178,17 @@ async def test_access_log_has_request_id_and_never_the_token(
     assert lines
     assert all(getattr(r, "request_id", "-") != "-" for r in lines)
     assert user["access_token"] not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/_matrix/client/v3/profile/%40a%00b%3Ahs",
+        "/_synapse/admin/v1/room_reports?user_id=%00",
+        "/_matrix/client/v3/publicRooms?since=a%00b",
+    ],
+)
+async def test_nul_in_path_or_query_is_400_invalid_param(client: Client, path: str) -> None:
+    data = await register_user(client, "nul")
+    resp = await client.get(path, headers=auth_header(data))
+    assert await error_of(resp) == (400, "M_INVALID_PARAM")

@@ -82,6 +82,8 @@ class RoomCache:
         self._snapshots: OrderedDict[str, RoomSnapshot] = OrderedDict()
         self._generations: dict[str, int] = {}
         self._event_lru: OrderedDict[str, StoredEvent] = OrderedDict()
+        #: bumped by every redaction and purge (see ``events``)
+        self._event_changes = 0
 
     # --- rooms ---------------------------------------------------------------
 
@@ -96,6 +98,10 @@ class RoomCache:
         if snapshot is not None and self._generations.get(room_id, 0) == generation:
             self._store_room(snapshot)
         return snapshot
+
+    def cached_room(self, room_id: str) -> RoomSnapshot | None:
+        """The room's snapshot if it is in memory (never reads the database)."""
+        return self._snapshots.get(room_id)
 
     async def _load_room(self, room_id: str) -> RoomSnapshot | None:
         async with self._db.read() as conn:
@@ -154,10 +160,14 @@ class RoomCache:
             else:
                 missing.append(event_id)
         if missing:
+            changes = self._event_changes
             async with self._db.read() as conn:
                 loaded = await self._events.get_events(conn, missing)
-            for stored in loaded.values():
-                self.put_event(stored)
+            # A redaction or purge applied while we read may be missing from
+            # what we read: then keep it out of the LRU (it is still returned).
+            if changes == self._event_changes:
+                for stored in loaded.values():
+                    self.put_event(stored)
             out.update(loaded)
         return out
 
@@ -183,10 +193,12 @@ class RoomCache:
 
     def forget_events(self, event_ids: Iterable[str]) -> None:
         """Drops purged events (message retention) from the LRU."""
+        self._event_changes += 1
         for event_id in event_ids:
             self._event_lru.pop(event_id, None)
 
     def mark_redacted(self, event_id: str, redaction_id: str) -> None:
+        self._event_changes += 1
         cached = self._event_lru.get(event_id)
         if cached is not None and cached.redacted_by is None:
             self._event_lru[event_id] = replace(cached, redacted_by=redaction_id)

@@ -21,6 +21,11 @@ serves:
 Edits and annotations never carry aggregations of their own, nor do state
 events. Redacted child events do not count (see ``RelationStore``).
 
+Children only arrive with new events, so what each served event's children
+are is remembered until the event stream next moves (``remember_children``):
+the ``/sync`` requests that one new message wakes read it once, not once
+each.
+
 New relations are checked at send time the way Synapse does: the parent must
 be known (or already be a relation target) and in the same room; an
 annotation needs a key, and a user may not send the same annotation twice
@@ -30,7 +35,10 @@ itself a relation.
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from homeserver.core.errors import BadJson, Codes, InvalidParam, MatrixError, NotFound
@@ -42,7 +50,13 @@ from homeserver.services.rooms.read import RoomReader
 from homeserver.services.rooms.visibility import HistoryVisibility
 from homeserver.storage.db import Connection, Database
 from homeserver.storage.stores.events import EventStore, StoredEvent, TopoKey
-from homeserver.storage.stores.relations import MAX_RECURSION_DEPTH, RelationStore
+from homeserver.storage.stores.relations import (
+    MAX_RECURSION_DEPTH,
+    Relation,
+    RelationStore,
+    ThreadSummary,
+)
+from homeserver.storage.streams import StreamIdGenerator
 
 JsonDict = dict[str, Any]
 
@@ -103,6 +117,26 @@ async def topo_key(
     return (newest[0], newest[1] + 1) if newest is not None else (0, 0)
 
 
+#: parent events whose children facts are remembered
+_FACTS_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """A parent event's children as every viewer sees them.
+
+    Children only come with new events (a child, or the redaction of one),
+    so these hold until the event stream next moves, which forgets them all.
+    Most served events have no children: remembering that spares a burst
+    of ``/sync`` requests for one new message a query each.
+    """
+
+    #: live ``m.replace`` and ``m.reference`` children, oldest first
+    relations: tuple[Relation, ...]
+    #: has live thread replies (None: not asked, the event is itself a relation)
+    has_thread: bool | None
+
+
 class RelationsService:
     def __init__(
         self,
@@ -119,6 +153,14 @@ class RelationsService:
         self._cache = cache
         self._visibility = visibility
         self._reader = reader
+        #: parent event id → its children facts (see ``_Facts``), LRU
+        self._facts: OrderedDict[str, _Facts] = OrderedDict()
+        #: bumped by every new event: a read that started before is not kept
+        self._generation = 0
+        #: parent id → the read of its children in progress
+        self._reading: dict[str, asyncio.Future[None]] = {}
+        #: set by ``remember_children`` (the facts need the notifier)
+        self._remembering = False
 
     # --- aggregations --------------------------------------------------------------
 
@@ -140,13 +182,7 @@ class RelationsService:
                 thread_roots.append(pdu.event_id)
         if not parents:
             return {}
-        async with self._db.read() as conn:
-            relations = await self._store.relations_of(conn, list(parents), (REPLACE, REFERENCE))
-            summaries = (
-                await self._store.thread_summaries(conn, thread_roots, requester.user_id)
-                if thread_roots
-                else {}
-            )
+        relations, summaries = await self._children(requester.user_id, parents, thread_roots)
         edit_ids = [
             r.event_id
             for r in relations
@@ -192,6 +228,80 @@ class RelationsService:
                 )
                 refs["chunk"].append({"event_id": relation.event_id})
         return bundles
+
+    def remember_children(self, event_stream: StreamIdGenerator) -> None:
+        """Remembers what each served event's children are until the event
+        stream next moves; without this every bundle is read."""
+        self._remembering = True
+        event_stream.on_advance(self._on_advance)
+
+    def _on_advance(self, position: int) -> None:
+        # A new event (a child, the redaction of one) may change any
+        # parent's children: the remembered facts go. This runs as the
+        # stream moves, right after the commit, before any after-commit work.
+        del position
+        self._generation += 1
+        self._facts.clear()
+
+    async def _children(
+        self, user_id: str, parents: Mapping[str, StoredEvent], thread_roots: Sequence[str]
+    ) -> tuple[list[Relation], dict[str, ThreadSummary]]:
+        """The live edits and references of ``parents``, and the thread
+        summaries of ``thread_roots``; only what is not remembered is read."""
+        if self._remembering:
+            # Another request is reading some of these (a burst of syncs
+            # woken by one new event): wait for it instead of reading too.
+            pending = {self._reading[p] for p in parents if p in self._reading}
+            for other in pending:
+                await asyncio.shield(other)
+        generation = self._generation
+        known: dict[str, _Facts] = {}
+        for parent_id in parents:
+            facts = self._facts.get(parent_id)
+            if facts is not None:
+                self._facts.move_to_end(parent_id)
+                known[parent_id] = facts
+        unknown = [p for p in parents if p not in known]
+        # Thread replies are per viewer (current_user_participated): only a
+        # root known to have none skips the query.
+        ask_roots = [r for r in thread_roots if r not in known or known[r].has_thread is not False]
+        fresh: list[Relation] = []
+        summaries: dict[str, ThreadSummary] = {}
+        if unknown or ask_roots:
+            flight: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            for parent_id in unknown:
+                self._reading.setdefault(parent_id, flight)
+            try:
+                async with self._db.read() as conn:
+                    if unknown:
+                        fresh = await self._store.relations_of(conn, unknown, (REPLACE, REFERENCE))
+                    if ask_roots:
+                        summaries = await self._store.thread_summaries(conn, ask_roots, user_id)
+            finally:
+                for parent_id in unknown:
+                    if self._reading.get(parent_id) is flight:
+                        del self._reading[parent_id]
+                flight.set_result(None)
+        by_parent: dict[str, list[Relation]] = {p: [] for p in unknown}
+        for relation in fresh:
+            by_parent[relation.parent_id].append(relation)
+        if self._remembering and generation == self._generation:  # no new event meanwhile
+            asked = set(ask_roots)
+            for parent_id in parents:
+                facts = known.get(parent_id)
+                has_thread = parent_id in summaries if parent_id in asked else None
+                if facts is None:
+                    facts = _Facts(tuple(by_parent[parent_id]), has_thread)
+                elif has_thread is not None and facts.has_thread is None:
+                    facts = _Facts(facts.relations, has_thread)
+                else:
+                    continue
+                self._facts[parent_id] = facts
+                self._facts.move_to_end(parent_id)
+            while len(self._facts) > _FACTS_SIZE:
+                self._facts.popitem(last=False)
+        relations = [r for f in known.values() for r in f.relations] + fresh
+        return relations, summaries
 
     # --- GET /relations -----------------------------------------------------------
 

@@ -10,6 +10,10 @@ spec's rules:
 - ``invited``: joined or invited at the event;
 - ``joined``: joined at the event.
 
+The newest events of a room usually carry its current state group; those
+are answered from the room cache's current state without a query (what a
+burst of ``/sync`` requests woken by one message needs).
+
 A user always sees their own membership events (so a user who left still
 sees that they left). Messages share their state group, so a page of
 history needs one small keyed lookup per distinct group (cached: groups
@@ -22,7 +26,7 @@ change that closes history stays visible to those who saw what came before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from homeserver.core.events import StateKey
@@ -57,13 +61,39 @@ class HistoryVisibility:
         self._state = state
         self._cache = cache
 
-    async def at_groups(self, user_id: str, groups: Iterable[int]) -> dict[int, tuple[str, str]]:
-        """``group → (history_visibility, membership of user_id)``."""
+    async def at_groups(
+        self,
+        user_id: str,
+        groups: Iterable[int],
+        rooms: Mapping[int, str] | None = None,
+    ) -> dict[int, tuple[str, str]]:
+        """``group → (history_visibility, membership of user_id)``.
+
+        Args:
+            rooms: the room of each group, when known: a group that is its
+                room's current state is answered from the room cache.
+        """
         keys = [HISTORY_KEY, ("m.room.member", user_id)]
         ids_by_group: dict[int, dict[StateKey, str]] = {}
-        async with self._db.read() as conn:
-            for group in set(groups):
-                ids_by_group[group] = await self._state.get_state_keys(conn, group, keys)
+        stored: list[int] = []
+        for group in set(groups):
+            room_id = rooms.get(group) if rooms is not None else None
+            snapshot = self._cache.cached_room(room_id) if room_id is not None else None
+            # The latest events of a room share its current group (new
+            # messages): no state lookup.
+            if snapshot is not None and snapshot.state_group == group:
+                ids_by_group[group] = {k: snapshot.state[k] for k in keys if k in snapshot.state}
+                continue
+            # Groups never change: what was looked up once needs no reader.
+            cached = self._state.cached_state_keys(group, keys)
+            if cached is not None:
+                ids_by_group[group] = cached
+            else:
+                stored.append(group)
+        if stored:
+            async with self._db.read() as conn:
+                for group in stored:
+                    ids_by_group[group] = await self._state.get_state_keys(conn, group, keys)
         wanted = {eid for ids in ids_by_group.values() for eid in ids.values()}
         pdus = await self._cache.pdus(wanted)
         out: dict[int, tuple[str, str]] = {}
@@ -87,9 +117,8 @@ class HistoryVisibility:
         currently_joined: bool,
     ) -> list[VisibleEvent]:
         """The events of ``events`` the user may see, in the same order."""
-        groups = await self.at_groups(
-            user_id, (e.state_group for e in events if e.state_group is not None)
-        )
+        rooms = {e.state_group: e.pdu.room_id for e in events if e.state_group is not None}
+        groups = await self.at_groups(user_id, rooms, rooms)
         previous = await self._previous_settings(events)
         out: list[VisibleEvent] = []
         for stored in events:

@@ -6,6 +6,8 @@ Modules, by verb:
 - ``streams``: position allocation for the sync streams, the current token;
 - ``service``: one response and the long-poll around it;
 - ``rooms``: the join / invite / knock / leave sections;
+- ``memberships``, ``shared``: what requests keep or share (the user's
+  memberships; reads that the long-polls woken by one change all need);
 - ``timeline``, ``state``, ``ephemeral``, ``summary``: the blocks of a room;
 - ``typing``, ``receipts``, ``presence``, ``to_device``, ``device_lists``:
   the write side of each stream.
@@ -25,6 +27,7 @@ from homeserver.services.clock import Clock
 from homeserver.services.filters import FilterService
 from homeserver.services.rooms import Rooms
 from homeserver.services.sync.device_lists import DeviceListService
+from homeserver.services.sync.memberships import MembershipCache
 from homeserver.services.sync.presence import PresenceService
 from homeserver.services.sync.receipts import ReceiptService
 from homeserver.services.sync.rooms import RoomSections
@@ -65,7 +68,7 @@ async def build_sync(
     """Builds the sync services; reads the stream positions once (startup)."""
     streams = await SyncStreams.load(db)
     typing_position = TypingPosition()
-    tokens = TokenSource(streams, rooms.persister.event_stream, typing_position)
+    tokens = TokenSource(streams, rooms.persister.event_stream, typing_position, notifier=notifier)
     async with db.read() as conn:
         notifier.set_earliest(await tokens.current_token(conn))
     typing = TypingService(rooms.cache, notifier, typing_position)
@@ -73,8 +76,20 @@ async def build_sync(
     presence = PresenceService(db, clock, config.presence, notifier, streams, rooms.state_store)
     to_device = ToDeviceService(db, clock, notifier, streams, config.server_name)
     device_lists = DeviceListService(db, notifier, streams, rooms.state_store)
+    memberships = MembershipCache(clock)
+    # Member events tell the cache, inside their transaction, whose
+    # memberships it no longer knows.
+    rooms.persister.in_transaction.append(memberships.in_transaction)
     sections = RoomSections(
-        db, rooms.cache, rooms.read, rooms.state_store, notifier, typing, receipt_store
+        db,
+        rooms.cache,
+        rooms.read,
+        rooms.state_store,
+        notifier,
+        typing,
+        receipt_store,
+        clock=clock,
+        membership_cache=memberships,
     )
     service = SyncService(
         db,

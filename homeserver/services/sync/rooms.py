@@ -1,10 +1,18 @@
 """The ``rooms`` sections of a sync: ``join``, ``invite``, ``knock``, ``leave``.
 
 Rooms are sorted by what happened to the user's membership (one query:
-their latest membership per room as of the token's room position). Joined
-rooms' timelines are read in one batched query; current state comes from
-the room cache; rooms where nothing moved since the token are skipped
-without touching the database (the notifier knows which rooms changed).
+their latest membership per room as of the token's room position, kept
+between requests by ``memberships.MembershipCache``). Joined rooms'
+timelines are read in one batched query of event ids, the events coming
+from the event cache; current state comes from the room cache; rooms where
+nothing moved since the token are skipped without touching the database
+(the notifier knows which rooms changed).
+
+One message wakes every member's long-poll at once, and they all need the
+same room range: timeline ids and membership changes (device lists) per
+``(room, since, now)`` are shared between them (``shared.SharedReads``),
+and every room's events are serialised in one call, so bundled
+aggregations cost one read for the whole response.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 from homeserver.core.events import PDU, StateKey
 from homeserver.core.tokens import StreamToken
 from homeserver.notifier import Notifier
+from homeserver.services.clock import Clock, SystemClock
 from homeserver.services.filters import EventFilter, Filter
 from homeserver.services.requester import Requester
 from homeserver.services.rooms.cache import RoomCache
@@ -23,6 +32,8 @@ from homeserver.services.rooms.read import RoomReader
 from homeserver.services.rooms.visibility import HistoryVisibility
 from homeserver.services.sync.ephemeral import filter_ephemeral, receipt_events, typing_event
 from homeserver.services.sync.lazy_members import SentMembers
+from homeserver.services.sync.memberships import MembershipCache
+from homeserver.services.sync.shared import SharedReads
 from homeserver.services.sync.state import (
     filter_state,
     full_state_ids,
@@ -54,6 +65,19 @@ PushCountsMany = Callable[[str, Sequence[str]], Awaitable[dict[str, tuple[int, i
 #: main timeline; rooms with nothing unread may be left out).
 ThreadCountsMany = Callable[[str, Sequence[str]], Awaitable[dict[str, dict[str, tuple[int, int]]]]]
 
+#: ``(room_id, after, upto, limit)`` of a shared timeline read
+_RangeKey = tuple[str, int, int, int]
+#: ``(room_id, after, upto)`` of a shared membership-change read
+_MovesKey = tuple[str, int, int]
+#: ``(stream_ordering, user_id, membership)``
+_Move = tuple[int, str, str]
+#: timeline reads of more events than this are not shared
+_MAX_SHARED_EVENTS = 101
+#: shared reads kept: timeline ranges and membership-change ranges
+_SHARED_ENTRIES = 1024
+#: how long a shared read is kept at most (retention purges move no stream)
+_SHARED_TTL_MS = 30_000
+
 #: further reads back when a timeline filter drops events, at most
 _PAGE_ROUNDS = 4
 #: events per further read, at most
@@ -79,6 +103,16 @@ class _Raw:
     events: list[StoredEvent]
     #: no event of the range precedes ``events``
     exhausted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Unserialized:
+    """A joined room's body whose timeline and state events are still to be
+    serialised (all rooms' together)."""
+
+    body: JsonDict
+    timeline: list[Any]
+    state: list[StoredEvent]
 
 
 @dataclass(slots=True)
@@ -133,7 +167,15 @@ class RoomSections:
         typing: TypingService,
         receipts: ReceiptStore,
         sync_store: SyncStore | None = None,
+        clock: Clock | None = None,
+        membership_cache: MembershipCache | None = None,
     ) -> None:
+        """Builds the sections.
+
+        Args:
+            membership_cache: remembers memberships between requests; whoever
+                passes one registers its ``in_transaction`` with the persister.
+        """
         self._db = db
         self._cache = cache
         self._reader = reader
@@ -143,6 +185,16 @@ class RoomSections:
         self._receipts = receipts
         self._sync = sync_store or SyncStore()
         self._visibility = HistoryVisibility(db, state_store, cache)
+        self._membership_cache = membership_cache
+        clock = clock or SystemClock()
+        #: room range → its newest event ids (the waiters of one room share them)
+        self._shared_ranges: SharedReads[_RangeKey, tuple[str, ...]] = SharedReads(
+            clock, max_entries=_SHARED_ENTRIES, ttl_ms=_SHARED_TTL_MS
+        )
+        #: ``(room_id, after, upto)`` → its membership changes (device lists)
+        self._shared_moves: SharedReads[_MovesKey, tuple[_Move, ...]] = SharedReads(
+            clock, max_entries=_SHARED_ENTRIES, ttl_ms=_SHARED_TTL_MS
+        )
         #: unread counts of many rooms (set by the push service)
         self.push_counts_many: PushCountsMany = no_push_counts
         self.thread_counts_many: ThreadCountsMany = no_thread_counts
@@ -150,8 +202,17 @@ class RoomSections:
         self.sent_members = SentMembers()
 
     async def memberships(self, user_id: str, upto: int) -> list[MembershipAt]:
+        """The user's latest membership per room at position ``upto``."""
+        cache = self._membership_cache
+        if cache is not None:
+            known = cache.get(user_id, upto)
+            if known is not None:
+                return known
         async with self._db.read() as conn:
-            return await self._sync.memberships_at(conn, user_id, upto)
+            memberships = await self._sync.memberships_at(conn, user_id, upto)
+        if cache is not None:
+            cache.put(user_id, upto, memberships)
+        return memberships
 
     async def build(self, req: RoomsRequest, memberships: Sequence[MembershipAt]) -> RoomsResult:
         room_filter = req.filter.room
@@ -213,28 +274,30 @@ class RoomSections:
         room_ids = [m.room_id for m in joined]
         # Which rooms need a timeline read: all on initial/full_state,
         # otherwise those the notifier saw change (confirmed in the table).
+        after = 0 if since is None else since.room
         if since is None or req.full_state:
             timeline_rooms = set(room_ids)
             newly = set(room_ids)
+            raw = await self._read_timelines(
+                [(r, after, now.room) for r in sorted(timeline_rooms)],
+                limit,
+                req.filter.room.timeline,
+            )
         else:
             newly = {m.room_id for m in joined if m.stream_ordering > since.room}
-            timeline_rooms = set()
+            candidates: set[str] = set()
             if now.room > since.room:
                 candidates = self._notifier.rooms_changed_since("room", since.room, room_ids)
-                if candidates:
-                    async with self._db.read() as conn:
-                        timeline_rooms = await self._sync.rooms_with_events(
-                            conn, sorted(candidates), since.room, now.room
-                        )
+            timeline_rooms, raw = await self._changed_timelines(
+                sorted(candidates | newly), after, now.room, limit, req.filter.room.timeline
+            )
             timeline_rooms |= newly
-        after = 0 if since is None else since.room
-        bounds = [(r, after, now.room) for r in sorted(timeline_rooms)]
-        raw = await self._read_timelines(bounds, limit, req.filter.room.timeline)
         typing_changed = {
             r for r in room_ids if since is None or self._typing.changed_since(r, since.typing)
         }
         receipts = await self._receipts_for(req, room_ids)
         incremental = since is not None and not req.full_state
+        built: list[_Unserialized] = []
         for m in joined:
             room_id = m.room_id
             if (
@@ -247,7 +310,7 @@ class RoomSections:
                 # Nothing of this room moved since the token: skip it without
                 # touching its state (keeps an idle incremental sync O(changes)).
                 continue
-            body = await self._joined_room(
+            room = await self._joined_room(
                 req,
                 room_id,
                 raw.get(room_id) if room_id in timeline_rooms else None,
@@ -255,9 +318,32 @@ class RoomSections:
                 typing=room_id in typing_changed,
                 receipt=receipts.get(room_id),
             )
-            if body is not None:
-                result.join[room_id] = body
+            if room is not None:
+                built.append(room)
+                result.join[room_id] = room.body
+        await self._serialize_into(req, built)
         await self._add_counts(req, result.join)
+
+    async def _changed_timelines(
+        self,
+        candidates: Sequence[str],
+        after: int,
+        upto: int,
+        limit: int,
+        event_filter: EventFilter,
+    ) -> tuple[set[str], dict[str, _Raw]]:
+        """The rooms among ``candidates`` with events in ``(after, upto]``, and
+        their timeline reads (one read answers both)."""
+        if not candidates:
+            return set(), {}
+        if limit <= 0:
+            async with self._db.read() as conn:
+                changed = await self._sync.rooms_with_events(conn, candidates, after, upto)
+            return changed, {}
+        raw = await self._read_timelines(
+            [(r, after, upto) for r in candidates], limit, event_filter
+        )
+        return {r for r, t in raw.items() if t.events}, raw
 
     async def _read_timelines(
         self,
@@ -270,11 +356,11 @@ class RoomSections:
         range) ends, at most :data:`_PAGE_ROUNDS` more reads."""
         if not bounds or limit <= 0:
             return {}
+        first = await self._recent_events(bounds, limit + 1)
+        out = {r: _Raw(events, len(events) <= limit) for r, events in first.items()}
+        if not _narrows(event_filter):
+            return out
         async with self._db.read() as conn:
-            first = await self._sync.recent_events(conn, bounds, limit + 1)
-            out = {r: _Raw(events, len(events) <= limit) for r, events in first.items()}
-            if not _narrows(event_filter):
-                return out
             page = min(max(limit * 4, 50), _MAX_PAGE)
             after_of = {r: a for r, a, _ in bounds}
             for _ in range(_PAGE_ROUNDS):
@@ -292,6 +378,28 @@ class RoomSections:
                     older = more.get(room_id, [])
                     out[room_id] = _Raw(older + out[room_id].events, len(older) <= page)
         return out
+
+    async def _recent_events(
+        self, bounds: Sequence[tuple[str, int, int]], n: int
+    ) -> dict[str, list[StoredEvent]]:
+        """``SyncStore.recent_events``: the ids from the database, the events
+        from the event cache (recent events are mostly there already). The
+        ids of a range are shared by the requests that need it: every waiter
+        of a room wakes for the same event."""
+
+        async def load(keys: list[_RangeKey]) -> dict[_RangeKey, tuple[str, ...]]:
+            async with self._db.read() as conn:
+                got = await self._sync.recent_event_ids(conn, [k[:3] for k in keys], n)
+            return {k: tuple(got[k[0]]) for k in keys}
+
+        keys = [(room_id, after, upto, n) for room_id, after, upto in bounds]
+        if n > _MAX_SHARED_EVENTS:
+            ids = await load(keys)
+        else:
+            ids = await self._shared_ranges.get_many(keys, load)
+        found = await self._cache.events(e for k in keys for e in ids[k])
+        # An event purged meanwhile (retention) is left out, as a read would.
+        return {k[0]: [found[e] for e in ids[k] if e in found] for k in keys}
 
     async def _add_counts(self, req: RoomsRequest, join: dict[str, JsonDict]) -> None:
         """Unread counts of every returned joined room, in one batched read."""
@@ -343,7 +451,7 @@ class RoomSections:
         full: bool,
         typing: bool,
         receipt: JsonDict | None,
-    ) -> JsonDict | None:
+    ) -> _Unserialized | None:
         user_id = req.requester.user_id
         flt = req.filter
         room_filter = flt.room
@@ -393,15 +501,10 @@ class RoomSections:
         ):
             return None
         self._remember_members(req, room_id, [*timeline.events, *state_events])
-        fields = flt.event_fields
         state_key = "state_after" if req.use_state_after else "state"
         body: JsonDict = {
-            "timeline": timeline.to_json(
-                await serialize_events(self._reader, req.requester, visible, fields)
-            ),
-            state_key: {
-                "events": await serialize_events(self._reader, req.requester, state_events, fields)
-            },
+            "timeline": timeline.to_json([]),
+            state_key: {"events": []},
             "ephemeral": {"events": ephemeral},
             "account_data": {"events": account_data},
         }
@@ -412,7 +515,24 @@ class RoomSections:
             body["summary"] = room_summary(snapshot.memberships, user_id)
         else:
             body["summary"] = {}
-        return body
+        return _Unserialized(body, visible, state_events)
+
+    async def _serialize_into(self, req: RoomsRequest, rooms: Sequence[_Unserialized]) -> None:
+        """Serialises the events of every room in one go (one bundled
+        aggregations read for all of them) and puts them in the bodies."""
+        events = [e for room in rooms for e in (*room.timeline, *room.state)]
+        if not events:
+            return
+        served = await serialize_events(
+            self._reader, req.requester, events, req.filter.event_fields
+        )
+        state_key = "state_after" if req.use_state_after else "state"
+        at = 0
+        for room in rooms:
+            room.body["timeline"]["events"] = served[at : at + len(room.timeline)]
+            at += len(room.timeline)
+            room.body[state_key]["events"] = served[at : at + len(room.state)]
+            at += len(room.state)
 
     async def _state_at_start(
         self, room_id: str, timeline: Timeline, current_group: int | None, after: int
@@ -629,9 +749,8 @@ class RoomSections:
             elif m.membership in ("leave", "ban"):
                 departed |= members
         if rooms:
-            async with self._db.read() as conn:
-                changes = await self._sync.membership_changes(conn, rooms, since, upto)
-            for _, member, membership in changes:
+            changes = await self._membership_changes(rooms, since, upto)
+            for member, membership in changes:
                 if membership == "join":
                     arrived.add(member)
                     departed.discard(member)
@@ -640,6 +759,25 @@ class RoomSections:
         arrived.discard(user_id)
         departed.discard(user_id)
         return arrived, departed
+
+    async def _membership_changes(
+        self, rooms: Sequence[str], since: int, upto: int
+    ) -> list[tuple[str, str]]:
+        """``(user_id, membership)`` of the rooms' membership events in
+        ``(since, upto]``, oldest first (shared like the timeline reads)."""
+
+        async def load(keys: list[_MovesKey]) -> dict[_MovesKey, tuple[_Move, ...]]:
+            by_room: dict[str, list[_Move]] = {k[0]: [] for k in keys}
+            async with self._db.read() as conn:
+                rows = await self._sync.membership_changes_at(conn, list(by_room), since, upto)
+            for room_id, member, membership, position in rows:
+                by_room[room_id].append((position, member, membership))
+            return {k: tuple(by_room[k[0]]) for k in keys}
+
+        keys = [(room_id, since, upto) for room_id in rooms]
+        found = await self._shared_moves.get_many(keys, load)
+        moves = sorted(move for key in keys for move in found[key])
+        return [(member, membership) for _, member, membership in moves]
 
 
 def _narrows(event_filter: EventFilter) -> bool:

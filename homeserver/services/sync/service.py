@@ -5,14 +5,17 @@ Order of work for one response:
 1. read every stream's committed position (``next_batch``) BEFORE any
    query, so nothing committing meanwhile is skipped: it lands above the
    token and comes next time;
-2. if no stream moved past ``since``, answer empty without a query
-   (besides the user's memberships, needed to know what to wait on);
+2. if no stream moved past ``since`` (a client polling again right after
+   its last response), the response would be empty: wait first, knowing
+   only the rooms to wait on (the user's remembered memberships);
 3. build the room sections, then the user's own streams (account data,
    presence, to-device, device lists).
 
 An empty incremental response waits on the notifier (per user and per
 room) until something concerning the user commits or the timeout ends,
-then builds again.
+then builds again. At most ``BUILD_CONCURRENCY`` responses are built at
+once: when one message wakes hundreds of long-polls, the first answers
+leave after a few builds instead of all finishing together at the end.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from homeserver.storage.stores.sync import MembershipAt
 logger = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
+
+#: responses built at the same time, at most (the others queue, oldest first)
+BUILD_CONCURRENCY = 16
 
 #: ``(user_id, device_id) → {algorithm: count}`` of unclaimed one-time keys.
 #: TODO(e2ee): replaced by the keys service once the keys tables exist.
@@ -110,6 +116,7 @@ class SyncService:
         self.key_counts = key_counts
         #: unused fallback key algorithms of a device (set by the E2EE service)
         self.fallback_key_types: Callable[[str, str], Awaitable[list[str]]] = _no_fallback_keys
+        self._build_slots = asyncio.Semaphore(BUILD_CONCURRENCY)
 
     async def sync(self, req: SyncRequest) -> JsonDict:
         """Builds a sync response, long-polling when there is nothing new."""
@@ -123,7 +130,14 @@ class SyncService:
         loop = asyncio.get_running_loop()
         timeout_s = max(0, min(req.timeout_ms, self._timeout_cap_ms)) / 1000
         deadline = loop.time() + timeout_s
-        built = await self._build(req)
+        if timeout_s > 0:
+            watched = await self._idle_since(req)
+            if watched is not None and req.since is not None:
+                # Nothing moved since the token (a client polling again right
+                # after a response): the response would be empty, so wait
+                # before building it.
+                await self._notifier.wait_for_events(user_id, watched, req.since, timeout_s)
+        built = await self._build_in_turn(req)
         while built.empty and req.since is not None and not req.full_state:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -133,8 +147,31 @@ class SyncService:
             )
             if not woken:
                 break
-            built = await self._build(req)
+            built = await self._build_in_turn(req)
         return built.body
+
+    async def _build_in_turn(self, req: SyncRequest) -> _Built:
+        # One message wakes every member's long-poll at once. Built all
+        # together, they would interleave and all finish at the end; a few
+        # at a time, the first answers leave early and the total is no longer.
+        async with self._build_slots:
+            return await self._build(req)
+
+    async def _idle_since(self, req: SyncRequest) -> list[str] | None:
+        """The rooms to wait on when no stream moved past ``since`` (so the
+        response would be empty); None when something may have moved."""
+        since = req.since
+        if since is None or req.full_state:
+            return None
+        device_id = req.requester.device_id or ""
+        if self._to_device.awaiting_ack(req.requester.user_id, device_id):
+            return None  # the next build acknowledges (deletes) delivered messages
+        async with self._db.read() as conn:
+            now = await self._tokens.current_token(conn)
+        if now.is_after(since):
+            return None
+        memberships = await self._rooms.memberships(req.requester.user_id, since.room)
+        return [m.room_id for m in memberships if m.membership in ("join", "invite")]
 
     async def _build(self, req: SyncRequest) -> _Built:
         user_id = req.requester.user_id

@@ -109,6 +109,10 @@ class ToDeviceService:
         for user_id in woken:
             self._notifier.on_to_device(user_id, position)
 
+    def awaiting_ack(self, user_id: str, device_id: str) -> bool:
+        """Whether the device was handed messages that its next sync acknowledges."""
+        return (user_id, device_id) in self._delivered
+
     async def for_sync(
         self, user_id: str, device_id: str, *, since: int, upto: int
     ) -> tuple[list[dict[str, Any]], int]:

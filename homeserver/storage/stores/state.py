@@ -161,6 +161,22 @@ class StateStore:
                 out[key] = event_id
         return out
 
+    def cached_state_keys(
+        self, group_id: int, keys: Iterable[StateKey]
+    ) -> dict[StateKey, str] | None:
+        """:meth:`get_state_keys` from memory only: None unless every key is
+        remembered (then no connection is needed)."""
+        out: dict[StateKey, str] = {}
+        for key in keys:
+            cache_key = (group_id, key)
+            if cache_key not in self._key_cache:
+                return None
+            self._key_cache.move_to_end(cache_key)
+            cached = self._key_cache[cache_key]
+            if cached is not None:
+                out[key] = cached
+        return out
+
     def _remember(self, cache_key: tuple[int, StateKey], event_id: str | None) -> None:
         self._key_cache[cache_key] = event_id
         if len(self._key_cache) > _KEY_CACHE_SIZE:

@@ -139,6 +139,42 @@ class SyncStore:
                 out[row["room_id"]].append(_stored(row))
         return out
 
+    async def recent_event_ids(
+        self,
+        conn: Connection,
+        bounds: Sequence[tuple[str, int, int]],
+        limit: int,
+    ) -> dict[str, list[str]]:
+        """:meth:`recent_events` without the events: their ids only, so a
+        caller holding most events in memory decodes none.
+
+        Returns:
+            ``room → event ids``, oldest first (every room of ``bounds``).
+        """
+        out: dict[str, list[str]] = {room_id: [] for room_id, _, _ in bounds}
+        for start in range(0, len(bounds), _BATCH // 3):
+            chunk = bounds[start : start + _BATCH // 3]
+            conditions: list[str] = []
+            args: list[Any] = []
+            for room_id, after, upto in chunk:
+                n = len(args)
+                conditions.append(
+                    f"(e.room_id = ${n + 1} AND e.stream_ordering > ${n + 2} "
+                    f"AND e.stream_ordering <= ${n + 3})"
+                )
+                args.extend((room_id, after, upto))
+            rows = await conn.fetch(
+                "SELECT t.room_id, t.event_id FROM (SELECT e.room_id, e.event_id, "
+                "e.stream_ordering, ROW_NUMBER() OVER ("
+                "PARTITION BY e.room_id ORDER BY e.stream_ordering DESC) AS rn "
+                f"FROM events e WHERE e.outlier = FALSE AND ({' OR '.join(conditions)})) AS t "
+                f"WHERE t.rn <= {int(limit)} ORDER BY t.stream_ordering",
+                *args,
+            )
+            for row in rows:
+                out[row["room_id"]].append(row["event_id"])
+        return out
+
     async def rooms_with_events(
         self, conn: Connection, room_ids: Sequence[str], after: int, upto: int
     ) -> set[str]:
@@ -184,21 +220,24 @@ class SyncStore:
             return None
         return int(row["state_group"])
 
-    async def membership_changes(
+    async def membership_changes_at(
         self, conn: Connection, room_ids: Sequence[str], after: int, upto: int
-    ) -> list[tuple[str, str, str]]:
-        """``(room_id, user_id, membership)`` of every membership event in the rooms
-        with ``after < stream_ordering <= upto``, oldest first."""
-        out: list[tuple[str, str, str]] = []
+    ) -> list[tuple[str, str, str, int]]:
+        """``(room_id, user_id, membership, stream_ordering)`` of every membership
+        event in the rooms with ``after < stream_ordering <= upto``, oldest first."""
+        out: list[tuple[str, str, str, int]] = []
         for start in range(0, len(room_ids), _BATCH):
             chunk = list(room_ids[start : start + _BATCH])
             rows = await conn.fetch(
-                "SELECT room_id, user_id, membership FROM room_memberships "
+                "SELECT room_id, user_id, membership, stream_ordering FROM room_memberships "
                 "WHERE stream_ordering > $1 AND stream_ordering <= $2 "
                 f"AND room_id IN ({_placeholders(3, len(chunk))}) ORDER BY stream_ordering",
                 after,
                 upto,
                 *chunk,
             )
-            out.extend((r["room_id"], r["user_id"], r["membership"]) for r in rows)
+            out.extend(
+                (r["room_id"], r["user_id"], r["membership"], int(r["stream_ordering"]))
+                for r in rows
+            )
         return out
