@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 from canonicaljson import encode_canonical_json
 
@@ -74,11 +75,22 @@ async def json_object(request: web.Request, *, allow_empty: bool = False) -> Jso
     return body
 
 
+def encode_json(body: Any) -> bytes:
+    """A response body. Responses need not be canonical JSON (nothing signs
+    them), so orjson's much faster encoder is used; values it refuses
+    (integers beyond 64 bits, keys that are not strings) fall back to the
+    canonical encoder, which keeps the old behaviour for them."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return encode_canonical_json(body)
+
+
 def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        body=encode_canonical_json(body),
+        body=encode_json(body),
         status=status,
         content_type="application/json",
         headers=headers,
