@@ -76,12 +76,13 @@ async def json_object(request: web.Request, *, allow_empty: bool = False) -> Jso
 
 
 def encode_json(body: Any) -> bytes:
-    """A response body. Responses need not be canonical JSON (nothing signs
-    them), so orjson's much faster encoder is used; values it refuses
-    (integers beyond 64 bits, keys that are not strings) fall back to the
-    canonical encoder, which keeps the old behaviour for them."""
+    """A response body in canonical JSON (signed responses such as server
+    keys are checked against their bytes), encoded by orjson with sorted
+    keys: the same bytes as the canonical encoder for any valid Matrix JSON,
+    several times faster. Values orjson refuses (integers beyond 64 bits,
+    lone surrogates, keys that are not strings) go to the canonical encoder."""
     try:
-        return orjson.dumps(body)
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         return encode_canonical_json(body)
 

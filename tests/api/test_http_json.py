@@ -1,4 +1,5 @@
-"""Response bodies: fast JSON, with the canonical encoder as the fallback."""
+"""Response bodies: canonical JSON through orjson, with the canonical encoder
+as the fallback."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from canonicaljson import encode_canonical_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from homeserver.api.http import encode_json
 
@@ -21,6 +25,20 @@ from homeserver.api.http import encode_json
 )
 def test_encode_json_round_trips(body: Any) -> None:
     assert json.loads(encode_json(body)) == body
+    assert encode_json(body) == encode_canonical_json(body)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_encode_json_is_canonical_json(body: Any) -> None:
+    assert encode_json(body) == encode_canonical_json(body)
 
 
 def test_encode_json_keeps_non_ascii_as_utf8() -> None:

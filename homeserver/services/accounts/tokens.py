@@ -10,6 +10,13 @@ and a new refresh token; the old refresh token (and the access tokens issued
 with it) is revoked when the new access token or the new refresh token is
 first used. Refreshing again with the old token before then replaces the
 unused successor.
+
+What a token resolves to is cached in memory (most requests then need no
+database read to authenticate). Every store method that deletes tokens or
+changes the account flags read with them moves ``AUTH_EPOCH`` (see
+``storage/stores/auth_changes.py``), which empties the cache; a lookup
+whose read overlapped such a change is not cached. This assumes every such
+write happens in this process.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from homeserver.core.errors import UnknownToken
 from homeserver.services.clock import Clock
 from homeserver.services.requester import Requester
 from homeserver.storage.db import Connection, Database
+from homeserver.storage.stores.auth_changes import AUTH_EPOCH
 from homeserver.storage.stores.devices import DeviceStore
-from homeserver.storage.stores.tokens import TokenStore
+from homeserver.storage.stores.tokens import AccessTokenInfo, TokenStore
 
 ACCESS_TOKEN_PREFIX = "hsa_"
 REFRESH_TOKEN_PREFIX = "hsr_"
@@ -35,6 +43,8 @@ LOGIN_TOKEN_PREFIX = "hst_"
 _TOUCH_INTERVAL_S = 300.0
 #: Bound on the in-memory "last written" map; it is cleared when full.
 _TOUCH_MAP_MAX = 100_000
+#: Bound on cached token lookups; the cache is cleared when full.
+_TOKEN_CACHE_MAX = 50_000
 
 
 def hash_token(token: str) -> str:
@@ -76,6 +86,9 @@ class TokenService:
         self._tokens = TokenStore()
         self._devices = DeviceStore()
         self._last_touch: dict[int, float] = {}
+        #: token hash → what it resolved to, valid while AUTH_EPOCH stays at _epoch
+        self._cache: dict[str, AccessTokenInfo] = {}
+        self._epoch = AUTH_EPOCH.value
 
     async def requester_for_token(self, token: str) -> Requester:
         """The requester an access token belongs to.
@@ -86,8 +99,7 @@ class TokenService:
         Raises:
             UnknownToken: unknown or revoked token; ``soft_logout`` when it expired.
         """
-        async with self._db.read() as conn:
-            info = await self._tokens.get_access_token(conn, hash_token(token))
+        info = await self._lookup(hash_token(token))
         if info is None or info.deactivated:
             raise UnknownToken("Unknown access token")
         now = self._clock.time_ms()
@@ -110,6 +122,28 @@ class TokenService:
             is_suspended=info.suspended,
             is_shadow_banned=info.shadow_banned,
         )
+
+    async def _lookup(self, token_hash: str) -> AccessTokenInfo | None:
+        epoch = AUTH_EPOCH.value
+        if epoch != self._epoch:
+            self._cache.clear()
+            self._epoch = epoch
+        info = self._cache.get(token_hash)
+        if info is not None:
+            return info
+        async with self._db.read() as conn:
+            info = await self._tokens.get_access_token(conn, token_hash)
+        # A refreshed token's first use must reach the database (it revokes
+        # the old refresh token); nothing read across an auth change is kept.
+        if (
+            info is not None
+            and AUTH_EPOCH.value == epoch
+            and (info.refresh_token_id is None or info.used)
+        ):
+            if len(self._cache) >= _TOKEN_CACHE_MAX:
+                self._cache.clear()
+            self._cache[token_hash] = info
+        return info
 
     async def _maybe_touch(
         self, token_id: int, user_id: str, device_id: str | None, now_ms: int

@@ -22,7 +22,7 @@ column is declared BOOLEAN; code should still use ``bool(row["x"])``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -52,6 +52,10 @@ class Connection(Protocol):
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         """First column of the first row, or None when there is no row."""
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Calls ``fn`` once this write transaction has committed (never if it
+        rolls back); on a read connection, at once."""
 
 
 @dataclass(frozen=True, slots=True)

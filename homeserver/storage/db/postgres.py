@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -43,11 +43,15 @@ def rows_affected(status: str) -> int:
 class PostgresConnection:
     """A pool connection (or open transaction) speaking the Connection protocol."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("_commit_hooks", "raw")
 
-    def __init__(self, raw: RawConnection) -> None:
+    def __init__(
+        self, raw: RawConnection, commit_hooks: list[Callable[[], None]] | None = None
+    ) -> None:
         # The asyncpg connection, for what the protocol doesn't cover (LISTEN, COPY).
         self.raw = raw
+        #: after_commit callbacks of the open write transaction (None: a read)
+        self._commit_hooks = commit_hooks
 
     async def execute(self, sql: str, *args: Any) -> int:
         # Without arguments asyncpg uses the simple query protocol, which also
@@ -67,6 +71,12 @@ class PostgresConnection:
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self.raw.fetchval(sql, *args)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        if self._commit_hooks is None:
+            fn()
+        else:
+            self._commit_hooks.append(fn)
 
 
 class PostgresDatabase:
@@ -121,8 +131,11 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
+        hooks: list[Callable[[], None]] = []
         async with self._pool.acquire() as raw, raw.transaction():
-            yield PostgresConnection(raw)
+            yield PostgresConnection(raw, hooks)
+        for hook in hooks:
+            hook()
 
     async def close(self) -> None:
         await self._pool.close()

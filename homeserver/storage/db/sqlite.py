@@ -111,7 +111,7 @@ class _ConnectionThread:
 class SqliteConnection:
     """One sqlite3 connection and the thread that owns it."""
 
-    __slots__ = ("_begin_pending", "_in_txn", "_raw", "_thread", "_touched")
+    __slots__ = ("_begin_pending", "_commit_hooks", "_in_txn", "_raw", "_thread", "_touched")
 
     def __init__(self, raw: sqlite3.Connection, thread: _ConnectionThread) -> None:
         self._raw = raw
@@ -121,6 +121,8 @@ class SqliteConnection:
         self._begin_pending = False
         self._in_txn = False
         self._touched = False
+        #: after_commit callbacks of the open write transaction (None: not in one)
+        self._commit_hooks: list[Callable[[], None]] | None = None
 
     @classmethod
     async def open(cls, path: str, *, reader: bool) -> SqliteConnection:
@@ -210,10 +212,21 @@ class SqliteConnection:
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self._run(self._fetchval_sync, sql, args)
 
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        if self._commit_hooks is None:
+            fn()
+        else:
+            self._commit_hooks.append(fn)
+
     # Transaction control, used by SqliteDatabase.write().
     def _start_transaction(self) -> None:
         self._touched = False
         self._begin_pending = True
+        self._commit_hooks = []
+
+    def _take_commit_hooks(self) -> list[Callable[[], None]]:
+        hooks, self._commit_hooks = self._commit_hooks or [], None
+        return hooks
 
     async def _finish_transaction(self, *, commit: bool) -> None:
         if not self._touched:
@@ -327,10 +340,16 @@ class SqliteDatabase:
             try:
                 yield conn
             except BaseException:
+                conn._take_commit_hooks()
                 await conn._finish_transaction(commit=False)
                 raise
             else:
-                await conn._finish_transaction(commit=True)
+                try:
+                    await conn._finish_transaction(commit=True)
+                finally:
+                    hooks = conn._take_commit_hooks()
+        for hook in hooks:
+            hook()
 
     async def close(self) -> None:
         if self._closed:

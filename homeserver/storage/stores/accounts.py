@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homeserver.storage.db import Connection, Row
+from homeserver.storage.stores.auth_changes import note_auth_change
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +101,12 @@ class AccountStore:
         )
 
     async def set_admin(self, txn: Connection, user_id: str, is_admin: bool) -> None:
+        note_auth_change(txn)
         await txn.execute("UPDATE users SET is_admin = $2 WHERE user_id = $1", user_id, is_admin)
 
     async def deactivate(self, txn: Connection, user_id: str, *, erase: bool) -> None:
         """Marks the account deactivated (and erased) and drops its password."""
+        note_auth_change(txn)
         await txn.execute(
             "UPDATE users SET deactivated = TRUE, password_hash = NULL, "
             "erased = (erased OR $2) WHERE user_id = $1",

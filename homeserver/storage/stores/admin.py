@@ -12,6 +12,7 @@ from typing import Any
 from canonicaljson import encode_canonical_json
 
 from homeserver.storage.db import Connection
+from homeserver.storage.stores.auth_changes import note_auth_change
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +190,11 @@ class AdminStore:
         """Sets ``shadow_banned``, ``locked`` or ``suspended`` of an account."""
         if flag not in ("shadow_banned", "locked", "suspended"):
             raise ValueError(f"unknown user flag {flag!r}")
+        note_auth_change(txn)
         await txn.execute(f"UPDATE users SET {flag} = $2 WHERE user_id = $1", user_id, value)
 
     async def reactivate(self, txn: Connection, user_id: str) -> None:
+        note_auth_change(txn)
         await txn.execute(
             "UPDATE users SET deactivated = FALSE, erased = FALSE WHERE user_id = $1", user_id
         )

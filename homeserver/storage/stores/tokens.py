@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from homeserver.storage.db import Connection
+from homeserver.storage.stores.auth_changes import note_auth_change
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ class TokenStore:
         Returns:
             True if this call is the one that flipped it (the first use).
         """
+        note_auth_change(txn)
         flipped = await txn.fetchval(
             "UPDATE access_tokens SET used = TRUE, last_used_ts = $2 "
             "WHERE id = $1 AND used = FALSE RETURNING id",
@@ -124,12 +126,14 @@ class TokenStore:
         )
 
     async def delete_access_token(self, txn: Connection, token_id: int) -> None:
+        note_auth_change(txn)
         await txn.execute("DELETE FROM access_tokens WHERE id = $1", token_id)
 
     async def delete_access_tokens_for_devices(
         self, txn: Connection, user_id: str, device_ids: Sequence[str]
     ) -> None:
         """Deletes every access and refresh token of the given devices."""
+        note_auth_change(txn)
         for device_id in device_ids:
             await txn.execute(
                 "DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2",
@@ -149,6 +153,7 @@ class TokenStore:
 
         The refresh token paired with the kept access token survives.
         """
+        note_auth_change(txn)
         keep_refresh = None
         if except_token_id is not None:
             keep_refresh = await txn.fetchval(
@@ -214,6 +219,7 @@ class TokenStore:
 
     async def delete_refresh_token(self, txn: Connection, token_id: int) -> None:
         """Deletes the refresh token and the access tokens issued with it."""
+        note_auth_change(txn)
         await txn.execute("DELETE FROM access_tokens WHERE refresh_token_id = $1", token_id)
         await txn.execute("DELETE FROM refresh_tokens WHERE id = $1", token_id)
 
