@@ -417,19 +417,19 @@ class PushStore:
             "SELECT {t}.room_id, {t}.thread_id, COUNT(*) AS n, "
             "SUM(CASE WHEN {t}.highlight THEN 1 ELSE 0 END) AS h "
         )
-        own = await conn.fetch(
+        # One statement (one round trip): the user's own rows, then the
+        # generic rows that apply to them.
+        return await conn.fetch(
             positions
             + groups.format(t="a")
             + "FROM event_push_actions a "
             + unread.format(t="a")
             + "AND a.user_id = $1 AND a.notif "
             + (f"AND a.room_id {rooms} " if rooms else "")
-            + "GROUP BY a.room_id, a.thread_id",
-            user_id,
-            *room_ids,
-        )
-        generic = await conn.fetch(
-            positions + groups.format(t="g") + "FROM push_room_members m JOIN event_push_generic g "
+            + "GROUP BY a.room_id, a.thread_id "
+            "UNION ALL "
+            + groups.format(t="g")
+            + "FROM push_room_members m JOIN event_push_generic g "
             "ON g.room_id = m.room_id AND g.stream_ordering > m.since "
             + unread.format(t="g")
             + "AND m.user_id = $1 AND g.sender <> $1 "
@@ -440,7 +440,6 @@ class PushStore:
             user_id,
             *room_ids,
         )
-        return [*own, *generic]
 
     async def notifications(
         self,
