@@ -312,13 +312,7 @@ class RoomCreator:
         """displayname/avatar_url of a local user, for member event content."""
         async with self._db.read() as conn:
             profile = await self._profiles.get(conn, user_id)
-        out: JsonDict = {}
-        if profile is not None:
-            if profile.displayname is not None:
-                out["displayname"] = profile.displayname
-            if profile.avatar_url is not None:
-                out["avatar_url"] = profile.avatar_url
-        return out
+        return profile.member_content() if profile is not None else {}
 
 
 class _RoomBuilder:

@@ -34,7 +34,7 @@ from homeserver.services.rooms.send import EventSender, Unchanged
 from homeserver.storage.db import Database
 from homeserver.storage.stores.admin import AdminStore
 from homeserver.storage.stores.events import EventStore
-from homeserver.storage.stores.profiles import Profile, ProfileStore
+from homeserver.storage.stores.profiles import ProfileStore
 from homeserver.storage.stores.rooms import RoomStore
 from homeserver.storage.stores.state import StateStore
 
@@ -121,7 +121,8 @@ class MembershipService:
 
     async def _profile(self, user_id: str) -> JsonDict:
         async with self._db.read() as conn:
-            return _member_profile(await self._profiles.get(conn, user_id))
+            profile = await self._profiles.get(conn, user_id)
+        return profile.member_content() if profile is not None else {}
 
     async def _invitee_profile(self, user_id: str) -> JsonDict:
         """The local invitee's profile, asking the user resolvers first when
@@ -132,7 +133,7 @@ class MembershipService:
             for resolver in self.user_resolvers:
                 if await resolver(user_id):
                     return await self._profile(user_id)
-        return _member_profile(profile)
+        return profile.member_content() if profile is not None else {}
 
     def _target(self, user_id: Any) -> str:
         if not isinstance(user_id, str):
@@ -389,14 +390,3 @@ class MembershipService:
     async def _known_room_or_forbidden(self, room_id: str) -> None:
         if await self._cache.room(room_id) is None:
             raise Forbidden("You are not in this room")
-
-
-def _member_profile(profile: Profile | None) -> JsonDict:
-    """``displayname`` and ``avatar_url`` for a member event's content."""
-    out: JsonDict = {}
-    if profile is not None:
-        if profile.displayname is not None:
-            out["displayname"] = profile.displayname
-        if profile.avatar_url is not None:
-            out["avatar_url"] = profile.avatar_url
-    return out

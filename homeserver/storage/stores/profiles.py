@@ -33,6 +33,15 @@ class Profile:
             out["avatar_url"] = self.avatar_url
         return out
 
+    def member_content(self) -> dict[str, Any]:
+        """``displayname`` and ``avatar_url`` (when set) for a member event's content."""
+        out: dict[str, Any] = {}
+        if self.displayname is not None:
+            out["displayname"] = self.displayname
+        if self.avatar_url is not None:
+            out["avatar_url"] = self.avatar_url
+        return out
+
 
 class ProfileStore:
     """Reads and writes ``profiles``. Every method takes the connection first."""

@@ -26,6 +26,21 @@ _EVENT_COLUMNS = (
 )
 
 
+def _range_conditions(bounds: Sequence[tuple[str, int, int]]) -> tuple[str, list[Any]]:
+    """SQL matching events of ``events e`` in any of ``(room_id, after, upto)``
+    (``after < stream_ordering <= upto``), and its arguments ($1 on)."""
+    conditions: list[str] = []
+    args: list[Any] = []
+    for room_id, after, upto in bounds:
+        n = len(args)
+        conditions.append(
+            f"(e.room_id = ${n + 1} AND e.stream_ordering > ${n + 2} "
+            f"AND e.stream_ordering <= ${n + 3})"
+        )
+        args.extend((room_id, after, upto))
+    return " OR ".join(conditions), args
+
+
 @dataclass(frozen=True, slots=True)
 class MembershipAt:
     """A user's latest membership in a room at a stream position."""
@@ -118,20 +133,12 @@ class SyncStore:
         out: dict[str, list[StoredEvent]] = {room_id: [] for room_id, _, _ in bounds}
         for start in range(0, len(bounds), _BATCH // 3):
             chunk = bounds[start : start + _BATCH // 3]
-            conditions: list[str] = []
-            args: list[Any] = []
-            for room_id, after, upto in chunk:
-                n = len(args)
-                conditions.append(
-                    f"(e.room_id = ${n + 1} AND e.stream_ordering > ${n + 2} "
-                    f"AND e.stream_ordering <= ${n + 3})"
-                )
-                args.extend((room_id, after, upto))
+            conditions, args = _range_conditions(chunk)
             rows = await conn.fetch(
                 f"SELECT * FROM (SELECT {_EVENT_COLUMNS}, ROW_NUMBER() OVER ("
                 "PARTITION BY e.room_id ORDER BY e.stream_ordering DESC) AS rn "
                 "FROM events e JOIN rooms r ON r.room_id = e.room_id "
-                f"WHERE e.outlier = FALSE AND ({' OR '.join(conditions)})) AS t "
+                f"WHERE e.outlier = FALSE AND ({conditions})) AS t "
                 f"WHERE t.rn <= {int(limit)} ORDER BY t.stream_ordering",
                 *args,
             )
@@ -154,20 +161,12 @@ class SyncStore:
         out: dict[str, list[str]] = {room_id: [] for room_id, _, _ in bounds}
         for start in range(0, len(bounds), _BATCH // 3):
             chunk = bounds[start : start + _BATCH // 3]
-            conditions: list[str] = []
-            args: list[Any] = []
-            for room_id, after, upto in chunk:
-                n = len(args)
-                conditions.append(
-                    f"(e.room_id = ${n + 1} AND e.stream_ordering > ${n + 2} "
-                    f"AND e.stream_ordering <= ${n + 3})"
-                )
-                args.extend((room_id, after, upto))
+            conditions, args = _range_conditions(chunk)
             rows = await conn.fetch(
                 "SELECT t.room_id, t.event_id FROM (SELECT e.room_id, e.event_id, "
                 "e.stream_ordering, ROW_NUMBER() OVER ("
                 "PARTITION BY e.room_id ORDER BY e.stream_ordering DESC) AS rn "
-                f"FROM events e WHERE e.outlier = FALSE AND ({' OR '.join(conditions)})) AS t "
+                f"FROM events e WHERE e.outlier = FALSE AND ({conditions})) AS t "
                 f"WHERE t.rn <= {int(limit)} ORDER BY t.stream_ordering",
                 *args,
             )
