@@ -18,7 +18,7 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -120,24 +120,30 @@ class Transport:
 
         https://spec.matrix.org/v1.19/application-service-api/#get_matrixappv1usersuserid
         """
-        refused = self._refusal(request)
-        if refused is not None:
-            return refused
-        if await self._handler.query_user(request.match_info["userId"]):
-            return web.json_response({})
-        return _error(404, "M_NOT_FOUND", "no such user")
+        return await self._query(request, self._handler.query_user, "userId", "user")
 
     async def get_room_alias(self, request: web.Request) -> web.Response:
         """GET /_matrix/app/v1/rooms/{roomAlias}
 
         https://spec.matrix.org/v1.19/application-service-api/#get_matrixappv1roomsroomalias
         """
+        return await self._query(request, self._handler.query_alias, "roomAlias", "room alias")
+
+    async def _query(
+        self,
+        request: web.Request,
+        ask: Callable[[str], Awaitable[bool]],
+        key: str,
+        what: str,
+    ) -> web.Response:
+        """A homeserver's query about an id: 200 ``{}`` when the handler
+        made it exist, else 404 M_NOT_FOUND."""
         refused = self._refusal(request)
         if refused is not None:
             return refused
-        if await self._handler.query_alias(request.match_info["roomAlias"]):
+        if await ask(request.match_info[key]):
             return web.json_response({})
-        return _error(404, "M_NOT_FOUND", "no such room alias")
+        return _error(404, "M_NOT_FOUND", f"no such {what}")
 
     async def post_ping(self, request: web.Request) -> web.Response:
         """POST /_matrix/app/v1/ping

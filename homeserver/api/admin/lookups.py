@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from homeserver.api.admin.params import ADMIN_V1, direction, page, path_room_id
+from homeserver.api.admin.params import ADMIN_V1, path_room_id, report_filters
 from homeserver.api.client.rooms_send import event_id_param
 from homeserver.api.http import json_response, query_int, requester, services
 from homeserver.api.routing import Auth, Handler, Route
@@ -62,15 +62,7 @@ async def room_reports(request: web.Request) -> web.Response:
       ``limit``, ``dir`` (default ``b``: newest first), ``user_id`` and
       ``room_id`` filters.
     """
-    offset, limit = page(request)
-    descending = direction(request) if "dir" in request.query else True
-    body = await services(request).admin.reports.list_room_reports(
-        offset=offset,
-        limit=limit,
-        descending=descending,
-        user_id=request.query.get("user_id"),
-        room_id=request.query.get("room_id"),
-    )
+    body = await services(request).admin.reports.list_room_reports(**report_filters(request))
     return json_response(body)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from homeserver.api.http import query_int, services
@@ -71,3 +73,16 @@ def direction(request: web.Request) -> bool:
 
 
 __all__ = ["ADMIN_V1", "ADMIN_V2", "NotFound", "direction", "page", "path_room_id", "path_user_id"]
+
+
+def report_filters(request: web.Request) -> dict[str, Any]:
+    """The paging, order and filters shared by the report listings: ``from``/
+    ``limit``, ``dir`` (default ``b``: newest first), ``user_id``, ``room_id``."""
+    offset, limit = page(request)
+    return {
+        "offset": offset,
+        "limit": limit,
+        "descending": direction(request) if "dir" in request.query else True,
+        "user_id": request.query.get("user_id"),
+        "room_id": request.query.get("room_id"),
+    }

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from homeserver.api.admin.params import ADMIN_V1, direction, page
+from homeserver.api.admin.params import ADMIN_V1, report_filters
 from homeserver.api.http import (
     get_obj,
     get_str,
@@ -154,15 +154,7 @@ async def list_event_reports(request: web.Request) -> web.Response:
     - ``from``/``limit``, ``dir`` (default ``b``: newest first),
       ``user_id`` and ``room_id`` filters.
     """
-    offset, limit = page(request)
-    descending = direction(request) if "dir" in request.query else True
-    body = await services(request).admin.reports.list(
-        offset=offset,
-        limit=limit,
-        descending=descending,
-        user_id=request.query.get("user_id"),
-        room_id=request.query.get("room_id"),
-    )
+    body = await services(request).admin.reports.list(**report_filters(request))
     return json_response(body)
 
 
