@@ -159,6 +159,20 @@ class SyncStore:
             ``room → event ids``, oldest first (every room of ``bounds``).
         """
         out: dict[str, list[str]] = {room_id: [] for room_id, _, _ in bounds}
+        if len(bounds) == 1:
+            # One room (most incremental syncs): a plain index range, without
+            # the window function the many-room form needs.
+            room_id, after, upto = bounds[0]
+            rows = await conn.fetch(
+                "SELECT event_id FROM events WHERE room_id = $1 AND stream_ordering > $2 "
+                "AND stream_ordering <= $3 AND outlier = FALSE "
+                f"ORDER BY stream_ordering DESC LIMIT {int(limit)}",
+                room_id,
+                after,
+                upto,
+            )
+            out[room_id] = [row["event_id"] for row in reversed(rows)]
+            return out
         for start in range(0, len(bounds), _BATCH // 3):
             chunk = bounds[start : start + _BATCH // 3]
             conditions, args = _range_conditions(chunk)
