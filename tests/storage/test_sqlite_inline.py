@@ -208,3 +208,72 @@ def test_cost_memory_decays_after_a_slow_run() -> None:
         slow_runs += 1
     # 20 ms decays below the threshold in a bounded number of runs
     assert 5 <= slow_runs <= 15
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def test_wal_stays_bounded_under_a_steady_stream_of_writes(tmp_path: Path) -> None:
+    path = tmp_path / "steady.db"
+    db = await SqliteDatabase.open(path, readers=2)
+    wal = Path(f"{path}-wal")
+    try:
+        async with db.write() as conn:
+            await conn.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, body TEXT)")
+        stop = asyncio.Event()
+
+        async def reader() -> None:
+            while not stop.is_set():
+                async with db.read() as conn:
+                    await conn.fetchval("SELECT COUNT(*) FROM t")
+                await asyncio.sleep(0)
+
+        readers = [asyncio.create_task(reader()) for _ in range(2)]
+        largest = 0
+        for i in range(3000):
+            async with db.write() as conn:
+                await conn.execute("INSERT INTO t (id, body) VALUES ($1, $2)", i, "x" * 1000)
+            largest = max(largest, _size(wal))
+        stop.set()
+        await asyncio.gather(*readers)
+        # 3000 commits of about 1 KB each would be 12 MB or more of WAL if it
+        # were never started over; checkpoints keep it to about 100 commits.
+        assert largest < 4_000_000
+        async with db.read() as conn:
+            assert await conn.fetchval("SELECT COUNT(*) FROM t") == 3000
+    finally:
+        await db.close()
+
+
+async def test_long_run_of_inline_statements_lets_other_tasks_in(
+    sqlite_db: SqliteDatabase,
+) -> None:
+    sql = "SELECT COUNT(*) FROM t WHERE body = $1 AND 'slice_probe' <> ''"
+    for _ in range(3):
+        await _fetch_count(sqlite_db, sql)  # known quick from now on
+    ran = 0
+
+    async def other() -> None:
+        nonlocal ran
+        while True:
+            ran += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    ran = 0
+    started = time.perf_counter()
+    async with sqlite_db.read() as conn:
+        for _ in range(3000):
+            await conn.fetchval(sql, "x")
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    # Without slices the loop of reads never yields and ``other`` never runs.
+    assert ran >= elapsed / (driver.INLINE_SLICE_S * 4)
+    assert ran >= 2
+
+
+async def _fetch_count(db: SqliteDatabase, sql: str) -> int:
+    async with db.read() as conn:
+        return int(await conn.fetchval(sql, "x"))

@@ -19,6 +19,10 @@ is known to be quick, directly on the event loop:
   seen before, or one that recently took long (a big read, a large state
   write). sqlite3 releases the GIL while SQLite works, so those do not stall
   the loop.
+- **The loop still takes turns.** Statements that all run inline never
+  yield, so a loop of them would starve every other request. After
+  :data:`INLINE_SLICE_S` of inline work without the event loop going round,
+  statements go to their threads until it has.
 - **Order is kept.** A statement runs inline only when no earlier call of
   that connection is still queued or running on its thread; so a
   ``ROLLBACK`` after a cancelled statement still runs after it.
@@ -28,8 +32,9 @@ is known to be quick, directly on the event loop:
 - **Checkpoints run in the background.** SQLite's automatic checkpoint would
   run inside some ``COMMIT`` and write back (and fsync) megabytes; instead
   the writer turns it off and a checkpoint connection on its own thread
-  copies the WAL back (``PASSIVE``: it waits for nobody) after every
-  :data:`CHECKPOINT_COMMITS` commits.
+  copies the WAL back after every :data:`CHECKPOINT_COMMITS` commits. It
+  holds the write lock meanwhile (writes wait; the loop and reads do not),
+  so the whole WAL is copied and the next write starts the file over.
 
 - ``write()`` holds an ``asyncio.Lock`` (there is exactly one writer) and runs
   ``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``. The ``BEGIN`` travels with the
@@ -76,6 +81,9 @@ INLINE_MAX_S = 0.002
 #: ten runs before it is tried inline again. Runs on the thread count their
 #: CPU time, not the wait for the GIL.
 COST_DECAY = 0.8
+#: inline statements may hold the event loop this long in a row; then the
+#: next statement goes to its thread, so the loop serves others in between
+INLINE_SLICE_S = 0.005
 #: commits after which the background checkpoint runs again
 CHECKPOINT_COMMITS = 100
 
@@ -117,6 +125,35 @@ class _Costs:
 
 
 _COSTS = _Costs()
+
+
+class _LoopSlice:
+    """Inline statement time since the event loop last ran something else.
+
+    A coroutine whose statements all run inline never yields: a loop of
+    them would starve every other request (and the checkpoint). Once it has
+    used :data:`INLINE_SLICE_S`, statements go to their threads until the
+    loop has gone round once.
+    """
+
+    __slots__ = ("_armed", "_used")
+
+    def __init__(self) -> None:
+        self._used = 0.0
+        self._armed = False
+
+    def open(self) -> bool:
+        return self._used < INLINE_SLICE_S
+
+    def spend(self, seconds: float) -> None:
+        self._used += seconds
+        if not self._armed:
+            self._armed = True
+            asyncio.get_running_loop().call_soon(self._reset)
+
+    def _reset(self) -> None:
+        self._used = 0.0
+        self._armed = False
 
 
 class _Busy(Exception):
@@ -190,13 +227,18 @@ class SqliteConnection:
         "_in_txn",
         "_on_thread",
         "_raw",
+        "_slice",
         "_thread",
         "_touched",
     )
 
-    def __init__(self, raw: sqlite3.Connection, thread: _ConnectionThread) -> None:
+    def __init__(
+        self, raw: sqlite3.Connection, thread: _ConnectionThread, loop_slice: _LoopSlice
+    ) -> None:
         self._raw = raw
         self._thread = thread
+        #: shared by the connections of one database (one event loop)
+        self._slice = loop_slice
         # _begin_pending is set on the loop and cleared by the first statement
         # of a write (inline or on the thread); _in_txn is set and cleared by
         # statements, which never run at the same time (see _on_thread).
@@ -209,20 +251,21 @@ class SqliteConnection:
         self._commit_hooks: list[Callable[[], None]] | None = None
 
     @classmethod
-    async def open(cls, path: str, *, reader: bool) -> SqliteConnection:
+    async def open(cls, path: str, *, reader: bool, loop_slice: _LoopSlice) -> SqliteConnection:
         thread = _ConnectionThread(asyncio.get_running_loop())
         try:
             raw = await thread.call(_connect, path, reader)
         except BaseException:
             await thread.stop()
             raise
-        return cls(raw, thread)
+        return cls(raw, thread, loop_slice)
 
     def _run(self, fn: Callable[..., T], sql: str, *args: Any) -> asyncio.Future[T]:
         """Runs ``fn(sql, *args)`` inline when quick and in order, else on the thread."""
         self._touched = True
-        if self._on_thread == 0 and _COSTS.quick(sql):
+        if self._on_thread == 0 and self._slice.open() and _COSTS.quick(sql):
             future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            started = time.perf_counter()
             try:
                 future.set_result(self._timed(True, fn, sql, *args))
             except _Busy:
@@ -232,6 +275,8 @@ class SqliteConnection:
                 return future
             else:
                 return future
+            finally:
+                self._slice.spend(time.perf_counter() - started)
         self._on_thread += 1
         return self._thread.submit(self._timed, (False, fn, sql, *args), self._thread_done)
 
@@ -444,12 +489,13 @@ class SqliteDatabase:
         if path == ":memory:" or path.startswith("file::memory:"):
             raise ValueError("SQLite needs a database file; ':memory:' is not supported")
         # The writer goes first: it switches the file to WAL before readers attach.
-        writer = await SqliteConnection.open(path, reader=False)
+        loop_slice = _LoopSlice()
+        writer = await SqliteConnection.open(path, reader=False, loop_slice=loop_slice)
         opened: list[SqliteConnection] = []
         try:
             # readers, then the checkpoint connection (also read-only)
             for _ in range(max(1, readers) + 1):
-                opened.append(await SqliteConnection.open(path, reader=True))
+                opened.append(await SqliteConnection.open(path, reader=True, loop_slice=loop_slice))
         except BaseException:
             for conn in (writer, *opened):
                 await conn.close()
@@ -496,7 +542,12 @@ class SqliteDatabase:
 
     async def _checkpoint(self) -> None:
         try:
-            await self._checkpointer.checkpoint()
+            # No write while it runs: then it copies back the whole WAL, and
+            # the next write starts the WAL file over instead of appending
+            # (under a steady stream of writes it would grow without end).
+            # Writes queue on the lock meanwhile; the loop and reads go on.
+            async with self._write_lock:
+                await self._checkpointer.checkpoint()
         except sqlite3.Error:
             # The WAL keeps the data; the next checkpoint tries again.
             logger.warning("SQLite checkpoint failed", exc_info=True)
