@@ -82,16 +82,17 @@ class PushService:
         return await self.counts.push_counts(user_id, room_id)
 
     async def push_counts_many(
-        self, user_id: str, room_ids: Sequence[str]
+        self, user_id: str, room_ids: Sequence[str], upto: int | None = None
     ) -> dict[str, tuple[int, int]]:
-        """``push_counts`` of many rooms at once (``/sync`` over all joined rooms)."""
-        return await self.counts.push_counts_many(user_id, room_ids)
+        """``push_counts`` of many rooms at once (``/sync`` over all joined
+        rooms), up to room stream position ``upto`` when given."""
+        return await self.counts.push_counts_many(user_id, room_ids, upto)
 
     async def thread_counts_many(
-        self, user_id: str, room_ids: Sequence[str]
+        self, user_id: str, room_ids: Sequence[str], upto: int | None = None
     ) -> dict[str, dict[str, tuple[int, int]]]:
         """``thread_counts`` of many rooms at once; rooms with nothing unread left out."""
-        return await self.counts.thread_counts_many(user_id, room_ids)
+        return await self.counts.thread_counts_many(user_id, room_ids, upto)
 
     async def thread_counts(self, user_id: str, room_id: str) -> dict[str, tuple[int, int]]:
         """Per-thread counts (``main`` = the main timeline) for threaded ``/sync``."""

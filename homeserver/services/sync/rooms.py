@@ -58,12 +58,15 @@ from homeserver.storage.stores.sync import MembershipAt, SyncStore
 
 JsonDict = dict[str, Any]
 
-#: ``(user_id, room_ids) → {room_id: (notification_count, highlight_count)}``;
-#: the push service replaces the default, which counts nothing.
-PushCountsMany = Callable[[str, Sequence[str]], Awaitable[dict[str, tuple[int, int]]]]
-#: ``(user_id, room_ids) → {room_id: {thread_id: counts}}`` (``main`` = the
-#: main timeline; rooms with nothing unread may be left out).
-ThreadCountsMany = Callable[[str, Sequence[str]], Awaitable[dict[str, dict[str, tuple[int, int]]]]]
+#: ``(user_id, room_ids, upto) → {room_id: (notification_count, highlight_count)}``
+#: counting up to room position ``upto`` (None: everything); the push service
+#: replaces the default, which counts nothing.
+PushCountsMany = Callable[[str, Sequence[str], int | None], Awaitable[dict[str, tuple[int, int]]]]
+#: ``(user_id, room_ids, upto) → {room_id: {thread_id: counts}}`` (``main`` =
+#: the main timeline; rooms with nothing unread may be left out).
+ThreadCountsMany = Callable[
+    [str, Sequence[str], int | None], Awaitable[dict[str, dict[str, tuple[int, int]]]]
+]
 
 #: ``(room_id, after, upto, limit)`` of a shared timeline read
 _RangeKey = tuple[str, int, int, int]
@@ -84,15 +87,17 @@ _PAGE_ROUNDS = 4
 _MAX_PAGE = 500
 
 
-async def no_push_counts(user_id: str, room_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-    del user_id
+async def no_push_counts(
+    user_id: str, room_ids: Sequence[str], upto: int | None
+) -> dict[str, tuple[int, int]]:
+    del user_id, upto
     return dict.fromkeys(room_ids, (0, 0))
 
 
 async def no_thread_counts(
-    user_id: str, room_ids: Sequence[str]
+    user_id: str, room_ids: Sequence[str], upto: int | None
 ) -> dict[str, dict[str, tuple[int, int]]]:
-    del user_id, room_ids
+    del user_id, room_ids, upto
     return {}
 
 
@@ -126,6 +131,17 @@ class RoomsRequest:
     use_state_after: bool = False
     #: changed room account data by room (already filtered by stream range)
     room_account_data: Mapping[str, list[AccountDataChange]] = field(default_factory=dict)
+    #: the room stream position everything below has committed at (``now``
+    #: may be ahead of it, for a token from before a restore); None: unknown
+    committed_room: int | None = None
+
+
+def _count_upto(req: RoomsRequest) -> int | None:
+    """The position unread counts are taken up to: the token's, unless it is
+    ahead of what has committed (then counts are not remembered)."""
+    if req.committed_room is None or req.now.room > req.committed_room:
+        return None
+    return req.now.room
 
 
 @dataclass(slots=True)
@@ -408,14 +424,14 @@ class RoomSections:
         user_id = req.requester.user_id
         room_ids = sorted(join)
         if not req.filter.room.timeline.unread_thread_notifications:
-            counts = await self.push_counts_many(user_id, room_ids)
+            counts = await self.push_counts_many(user_id, room_ids, _count_upto(req))
             for room_id, body in join.items():
                 n, h = counts.get(room_id, (0, 0))
                 body["unread_notifications"] = {"notification_count": n, "highlight_count": h}
             return
         # Threaded notifications: ``unread_notifications`` counts the main
         # timeline only, each thread has its own entry (spec v1.4).
-        per_room = await self.thread_counts_many(user_id, room_ids)
+        per_room = await self.thread_counts_many(user_id, room_ids, _count_upto(req))
         for room_id, body in join.items():
             threads = dict(per_room.get(room_id, {}))
             n, h = threads.pop(MAIN_THREAD, (0, 0))

@@ -179,6 +179,7 @@ class SyncService:
         since = req.since
         async with self._db.read() as conn:
             now = await self._tokens.current_token(conn)
+        committed_room = now.room
         # Positions only go forward, even if a stream restarted lower.
         if since is not None:
             now = since.advance(**{f: getattr(now, f) for f in _FIELDS})
@@ -206,6 +207,7 @@ class SyncService:
                 full_state=req.full_state,
                 use_state_after=req.use_state_after,
                 room_account_data=room_account_data,
+                committed_room=committed_room,
             ),
             memberships,
         )

@@ -13,6 +13,7 @@ from canonicaljson import encode_canonical_json
 
 from homeserver.storage.db import Connection
 from homeserver.storage.stores.auth_changes import note_auth_change
+from homeserver.storage.stores.push_changes import note_push_rows_deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +278,7 @@ class AdminStore:
             "(SELECT id FROM state_groups WHERE room_id = $1)",
             room_id,
         )
+        note_push_rows_deleted(txn)
         for table in ROOM_TABLES:
             counts[table] = await txn.execute(f"DELETE FROM {table} WHERE room_id = $1", room_id)
         await txn.execute("DELETE FROM server_notice_rooms WHERE room_id = $1", room_id)
@@ -296,6 +298,7 @@ class AdminStore:
             room_id,
             before_stream,
         )
+        note_push_rows_deleted(txn)
         for table in ("event_push_actions", "event_push_generic"):
             await txn.execute(
                 f"DELETE FROM {table} WHERE event_id IN (SELECT event_id " + sql + ")",

@@ -41,6 +41,7 @@ from homeserver.core.canonical_json import encode_canonical_json
 from homeserver.core.push.rules import PushRule
 from homeserver.core.push.ruleset import DefaultRuleChange
 from homeserver.storage.db import Connection, Dialect
+from homeserver.storage.stores.push_changes import note_read_change
 
 #: thread_id of the main timeline (spec: threaded read receipts).
 MAIN_THREAD = "main"
@@ -323,6 +324,7 @@ class PushStore:
         self, txn: Connection, user_id: str, room_id: str, stream_ordering: int
     ) -> None:
         """Records a join; a join that only changes the profile keeps the first one."""
+        note_read_change(txn, user_id)
         await txn.execute(
             "INSERT INTO push_room_members (user_id, room_id, since) VALUES ($1, $2, $3) "
             "ON CONFLICT (user_id, room_id) DO NOTHING",
@@ -333,6 +335,7 @@ class PushStore:
 
     async def member_left(self, txn: Connection, user_id: str, room_id: str) -> None:
         """Records that the user's membership is no longer ``join``."""
+        note_read_change(txn, user_id)
         await txn.execute(
             "DELETE FROM push_room_members WHERE user_id = $1 AND room_id = $2", user_id, room_id
         )
@@ -341,6 +344,7 @@ class PushStore:
         self, txn: Connection, user_id: str, room_id: str, thread_id: str, stream_ordering: int
     ) -> None:
         """Moves the user's own read position forward (never back)."""
+        note_read_change(txn, user_id)
         await txn.execute(
             "INSERT INTO push_read_positions (user_id, room_id, thread_id, stream_ordering) "
             "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET "
@@ -362,9 +366,19 @@ class PushStore:
         return (await self.unread_counts_many(conn, user_id, [room_id])).get(room_id, {})
 
     async def unread_counts_many(
-        self, conn: Connection, user_id: str, room_ids: Sequence[str]
+        self,
+        conn: Connection,
+        user_id: str,
+        room_ids: Sequence[str],
+        *,
+        after: int | None = None,
+        upto: int | None = None,
     ) -> dict[str, dict[str, tuple[int, int]]]:
-        """:meth:`unread_counts` of many rooms, two queries per chunk of rooms.
+        """:meth:`unread_counts` of many rooms, one query per chunk of rooms.
+
+        Args:
+            after, upto: count only notifications with ``after <
+                stream_ordering <= upto`` (None: no bound).
 
         Returns:
             ``room → thread → (notifications, highlights)``; rooms without
@@ -374,7 +388,10 @@ class PushStore:
         for start in range(0, len(room_ids), _BATCH):
             chunk = list(room_ids[start : start + _BATCH])
             rooms = _placeholders(len(chunk), 2)
-            for row in await self._unread_rows(conn, f"IN ({rooms})", user_id, *chunk):
+            rows = await self._unread_rows(
+                conn, f"IN ({rooms})", user_id, *chunk, after=after, upto=upto
+            )
+            for row in rows:
                 threads = out.setdefault(row["room_id"], {})
                 n, h = threads.get(row["thread_id"], (0, 0))
                 threads[row["thread_id"]] = (n + int(row["n"]), h + int(row["h"] or 0))
@@ -385,12 +402,19 @@ class PushStore:
         return sum(int(r["n"]) for r in await self._unread_rows(conn, None, user_id))
 
     async def _unread_rows(
-        self, conn: Connection, rooms: str | None, user_id: str, *room_ids: str
+        self,
+        conn: Connection,
+        rooms: str | None,
+        user_id: str,
+        *room_ids: str,
+        after: int | None = None,
+        upto: int | None = None,
     ) -> list[Any]:
         """Unread (room_id, thread_id, n, h) groups of user $1, from the
         user's own rows and from the generic rows that apply to them.
 
-        ``rooms`` is an SQL ``IN (...)`` over ``$2...`` (None: every room).
+        ``rooms`` is an SQL ``IN (...)`` over ``$2...`` (None: every room);
+        ``after`` and ``upto`` bound the notifications' stream orderings.
         The user's read positions are read once per (room, thread) and
         joined, rather than looked up again for every notification.
         """
@@ -417,6 +441,11 @@ class PushStore:
             "SELECT {t}.room_id, {t}.thread_id, COUNT(*) AS n, "
             "SUM(CASE WHEN {t}.highlight THEN 1 ELSE 0 END) AS h "
         )
+        bounds: list[int] = []
+        for op, value in ((">", after), ("<=", upto)):
+            if value is not None:
+                bounds.append(value)
+                unread += f"AND {{t}}.stream_ordering {op} ${len(room_ids) + 1 + len(bounds)} "
         # One statement (one round trip): the user's own rows, then the
         # generic rows that apply to them.
         return await conn.fetch(
@@ -439,6 +468,7 @@ class PushStore:
             "GROUP BY g.room_id, g.thread_id",
             user_id,
             *room_ids,
+            *bounds,
         )
 
     async def notifications(

@@ -13,6 +13,7 @@ from typing import Any
 
 from homeserver.core.canonical_json import encode_canonical_json
 from homeserver.storage.db import Connection
+from homeserver.storage.stores.push_changes import note_read_change
 
 #: The thread id stored for an unthreaded receipt.
 UNTHREADED = ""
@@ -48,6 +49,7 @@ class ReceiptStore:
         stream_id: int,
     ) -> None:
         """Replaces the user's receipt of this type (and thread) in the room."""
+        note_read_change(txn, user_id)
         await txn.execute(
             "INSERT INTO receipts (room_id, receipt_type, user_id, thread_id, event_id, data, "
             "stream_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 
 from homeserver.storage.db import Connection
+from homeserver.storage.stores.push_changes import note_push_rows_deleted
 
 #: Tables holding one row per event (keyed by ``event_id``), purged with it.
 _PER_EVENT_TABLES = (
@@ -75,6 +76,7 @@ class RetentionStore:
     async def purge_events(self, txn: Connection, event_ids: Sequence[str]) -> int:
         """Deletes the events and their per-event rows; returns how many events went."""
         args = [(e,) for e in event_ids]
+        note_push_rows_deleted(txn)
         for table in _PER_EVENT_TABLES:
             await txn.executemany(f"DELETE FROM {table} WHERE event_id = $1", args)
         count = 0
