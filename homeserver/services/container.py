@@ -155,8 +155,7 @@ async def build_services(
     e2e_keys = E2EKeyService(db, clock, config.server_name, sync.streams.device_lists, notifier)
     # A deleted device takes its keys with it, in the same transaction.
     devices.deletion_hooks.append(e2e_keys.delete_device_keys)
-    sync.sync.key_counts = e2e_keys.otk_counts
-    sync.sync.fallback_key_types = e2e_keys.unused_fallback_key_types
+    sync.sync.key_state = e2e_keys.sync_key_state
     devices.change_hooks.append(sync.device_lists.devices_changed)
     dehydrated_devices = DehydratedDeviceService(db, devices, e2e_keys, sync.streams.to_device)
     # Deleting the dehydrated device (through /devices too) forgets it and its inbox.

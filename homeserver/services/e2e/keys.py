@@ -214,6 +214,14 @@ class E2EKeyService:
             counts = await self._keys.count_one_time_keys(conn, user_id, device_id)
         return _with_default_counts(counts)
 
+    async def sync_key_state(
+        self, user_id: str, device_id: str
+    ) -> tuple[dict[str, int], list[str]]:
+        """:meth:`otk_counts` and :meth:`unused_fallback_key_types` in one read."""
+        async with self._db.read() as conn:
+            counts, fallback = await self._keys.sync_key_state(conn, user_id, device_id)
+        return _with_default_counts(counts), fallback
+
     async def unused_fallback_key_types(self, user_id: str, device_id: str) -> list[str]:
         """Algorithms of the device's fallback keys never handed out (for /sync's
         ``device_unused_fallback_key_types``)."""

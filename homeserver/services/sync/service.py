@@ -49,18 +49,14 @@ JsonDict = dict[str, Any]
 #: responses built at the same time, at most (the others queue, oldest first)
 BUILD_CONCURRENCY = 16
 
-#: ``(user_id, device_id) → {algorithm: count}`` of unclaimed one-time keys.
-#: TODO(e2ee): replaced by the keys service once the keys tables exist.
-KeyCounts = Callable[[str, str], Awaitable[dict[str, int]]]
+#: ``(user_id, device_id) → ({algorithm: count} of unclaimed one-time keys,
+#: algorithms of unused fallback keys)``; set by the E2EE service.
+KeyState = Callable[[str, str], Awaitable[tuple[dict[str, int], list[str]]]]
 
 
-async def _no_fallback_keys(user_id: str, device_id: str) -> list[str]:
-    return []
-
-
-async def no_key_counts(user_id: str, device_id: str) -> dict[str, int]:
+async def no_key_state(user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
     del user_id, device_id
-    return {}
+    return {}, []
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +95,7 @@ class SyncService:
         device_list_changes: Callable[[int, int], Awaitable[set[str]]],
         *,
         timeout_cap_ms: int,
-        key_counts: KeyCounts = no_key_counts,
+        key_state: KeyState = no_key_state,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -113,9 +109,7 @@ class SyncService:
         self._to_device = to_device
         self._device_list_changes = device_list_changes
         self._timeout_cap_ms = timeout_cap_ms
-        self.key_counts = key_counts
-        #: unused fallback key algorithms of a device (set by the E2EE service)
-        self.fallback_key_types: Callable[[str, str], Awaitable[list[str]]] = _no_fallback_keys
+        self.key_state = key_state
         self._build_slots = asyncio.Semaphore(BUILD_CONCURRENCY)
 
     async def sync(self, req: SyncRequest) -> JsonDict:
@@ -222,6 +216,7 @@ class SyncService:
         )
         presence = await self._presence_events(req, rooms.joined, now)
         device_lists = await self._device_lists(req, rooms.joined, memberships, now)
+        key_counts, fallback_types = await self.key_state(user_id, device_id)
         body: JsonDict = {
             "next_batch": token.encode(),
             "rooms": rooms.to_json(),
@@ -229,8 +224,8 @@ class SyncService:
             "account_data": {"events": global_account_data},
             "to_device": {"events": to_device},
             "device_lists": device_lists,
-            "device_one_time_keys_count": await self.key_counts(user_id, device_id),
-            "device_unused_fallback_key_types": await self.fallback_key_types(user_id, device_id),
+            "device_one_time_keys_count": key_counts,
+            "device_unused_fallback_key_types": fallback_types,
         }
         empty = (
             rooms.is_empty()

@@ -254,6 +254,23 @@ class E2EKeyStore:
         )
         return [r["algorithm"] for r in rows]
 
+    async def sync_key_state(
+        self, conn: Connection, user_id: str, device_id: str
+    ) -> tuple[dict[str, int], list[str]]:
+        """:meth:`count_one_time_keys` and :meth:`unused_fallback_key_types`
+        in one statement (one round trip for every ``/sync``)."""
+        rows = await conn.fetch(
+            "SELECT 'otk' AS kind, algorithm, COUNT(*) AS n FROM e2e_one_time_keys "
+            "WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm "
+            "UNION ALL SELECT 'fallback' AS kind, algorithm, 0 AS n FROM e2e_fallback_keys "
+            "WHERE user_id = $1 AND device_id = $2 AND used = FALSE",
+            user_id,
+            device_id,
+        )
+        counts = {r["algorithm"]: int(r["n"]) for r in rows if r["kind"] == "otk"}
+        fallback = sorted(r["algorithm"] for r in rows if r["kind"] == "fallback")
+        return counts, fallback
+
     # --- membership moves (for /keys/changes) ---------------------------------
 
     async def membership_changes(
