@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,20 +104,26 @@ def _registration(url: str, as_id: str, protocols: list[str]) -> dict[str, Any]:
     )
 
 
+@asynccontextmanager
+async def _running(as_id: str) -> AsyncIterator[ThirdPartyAppservice]:
+    fake = ThirdPartyAppservice(as_id, f"hs-{as_id}")
+    await fake.server.start_server()
+    try:
+        yield fake
+    finally:
+        await fake.server.close()
+
+
 @pytest.fixture
 async def libera() -> AsyncIterator[ThirdPartyAppservice]:
-    fake = ThirdPartyAppservice("libera", "hs-libera")
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
+    async with _running("libera") as fake:
+        yield fake
 
 
 @pytest.fixture
 async def oftc() -> AsyncIterator[ThirdPartyAppservice]:
-    fake = ThirdPartyAppservice("oftc", "hs-oftc")
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
+    async with _running("oftc") as fake:
+        yield fake
 
 
 async def _start(client_for: Any, tmp_path: Path, *regs: dict[str, Any]) -> User:

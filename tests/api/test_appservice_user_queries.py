@@ -64,10 +64,16 @@ class QueryAppservice:
             return web.Response(text="<html>oops</html>", content_type="text/html")
         return web.json_response([1, 2])
 
+    def _refused(self, request: web.Request) -> web.StreamResponse | None:
+        """403 unless the homeserver sent its hs_token (counted in ``bad_auth``)."""
+        if request.headers.get("Authorization") == f"Bearer {HS_TOKEN}":
+            return None
+        self.bad_auth += 1
+        return web.json_response({"errcode": "M_FORBIDDEN"}, status=403)
+
     async def _user(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Authorization") != f"Bearer {HS_TOKEN}":
-            self.bad_auth += 1
-            return web.json_response({"errcode": "M_FORBIDDEN"}, status=403)
+        if (refused := self._refused(request)) is not None:
+            return refused
         user_id = request.match_info["userId"]
         self.user_queries.append(user_id)
 
@@ -87,9 +93,8 @@ class QueryAppservice:
         return await self._answer(create)
 
     async def _room(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Authorization") != f"Bearer {HS_TOKEN}":
-            self.bad_auth += 1
-            return web.json_response({"errcode": "M_FORBIDDEN"}, status=403)
+        if (refused := self._refused(request)) is not None:
+            return refused
         alias = request.match_info["alias"]
         self.alias_queries.append(alias)
 

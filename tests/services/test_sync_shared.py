@@ -98,14 +98,23 @@ async def test_waiter_reads_itself_when_the_shared_read_fails() -> None:
     assert await shared.get_many(["a"], reads.load) == {"a": "a@1"}
 
 
-async def test_cancelled_reader_does_not_strand_its_waiters() -> None:
-    reads = _Reads()
+async def _reader_and_waiter(
+    reads: _Reads,
+) -> tuple[asyncio.Task[dict[str, str]], asyncio.Task[dict[str, str]]]:
+    """Two requests for the same key while the read is held at its gate:
+    the first reads, the second waits for that read."""
     reads.gate.clear()
     shared = _shared(FakeClock())
     first = asyncio.create_task(shared.get_many(["a"], reads.load))
     await asyncio.sleep(0)
     second = asyncio.create_task(shared.get_many(["a"], reads.load))
     await asyncio.sleep(0)
+    return first, second
+
+
+async def test_cancelled_reader_does_not_strand_its_waiters() -> None:
+    reads = _Reads()
+    first, second = await _reader_and_waiter(reads)
     first.cancel()
     await asyncio.sleep(0)
     reads.gate.set()
@@ -115,12 +124,7 @@ async def test_cancelled_reader_does_not_strand_its_waiters() -> None:
 
 async def test_cancelled_waiter_leaves_the_shared_read_alone() -> None:
     reads = _Reads()
-    reads.gate.clear()
-    shared = _shared(FakeClock())
-    first = asyncio.create_task(shared.get_many(["a"], reads.load))
-    await asyncio.sleep(0)
-    waiter = asyncio.create_task(shared.get_many(["a"], reads.load))
-    await asyncio.sleep(0)
+    first, waiter = await _reader_and_waiter(reads)
     waiter.cancel()
     await asyncio.sleep(0)
     reads.gate.set()
