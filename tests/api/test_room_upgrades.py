@@ -6,6 +6,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -166,3 +167,50 @@ async def test_upgrade_random_bodies_never_500(client: Client, body: Any) -> Non
         client._fuzz_room = (await resp.json())["replacement_room"]  # type: ignore[attr-defined]
     else:
         assert isinstance((await resp.json())["errcode"], str)
+
+
+# MSC4289 (v12): the creators of the new room (the upgrader and the body's
+# ``additional_creators``) have infinite power, so the copied power levels
+# leave them out, and the old room's creators are not carried over as
+# ordinary users (Complement's TestMSC4289PrivilegedRoomCreators_Upgrades).
+_UPGRADE_CASES = [
+    # (old version, old users (by name), upgrader, additional creators, want users)
+    ("11", {"bob": 100}, "bob", None, {}),
+    ("11", {"bob": 100, "charlie": 100}, "bob", None, {"charlie": 100}),
+    ("12", {"bob": 150}, "bob", ["charlie"], {}),
+    ("12", {"bob": 150, "charlie": 50}, "bob", ["charlie"], {}),
+    ("11", {"alice": 100, "bob": 100}, "alice", ["bob"], {}),
+    ("11", {"alice": 100, "bob": 100, "charlie": 50}, "alice", ["bob"], {"charlie": 50}),
+]
+
+
+@pytest.mark.parametrize(("old_version", "old_users", "upgrader", "extra", "want"), _UPGRADE_CASES)
+async def test_upgrade_to_v12_levels_leave_out_every_creator(
+    client: Client,
+    old_version: str,
+    old_users: dict[str, int],
+    upgrader: str,
+    extra: list[str] | None,
+    want: dict[str, int],
+) -> None:
+    users = {name: await new_user(client, name) for name in ("alice", "bob", "charlie")}
+    alice = users["alice"]
+    old = await alice.create_room(room_version=old_version, preset="public_chat")
+    for name in ("bob", "charlie"):
+        await users[name].join(old)
+    status, _ = await alice.put_state(
+        old, "m.room.power_levels", {"users": {users[n].user_id: v for n, v in old_users.items()}}
+    )
+    assert status == 200
+    body: dict[str, Any] = {"new_version": "12"}
+    if extra is not None:
+        body["additional_creators"] = [users[n].user_id for n in extra]
+    doer = users[upgrader]
+    new = (await doer.ok("POST", f"/rooms/{old}/upgrade", body))["replacement_room"]
+    create = await state(doer, new, "m.room.create")
+    if extra:
+        assert create["additional_creators"] == [users[n].user_id for n in extra]
+    else:
+        assert "additional_creators" not in create
+    levels = await state(doer, new, "m.room.power_levels")
+    assert levels.get("users", {}) == {users[n].user_id: v for n, v in want.items()}

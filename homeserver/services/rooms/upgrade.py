@@ -243,9 +243,13 @@ class RoomUpgrader:
         levels = _normalise_levels(pl_event.content if pl_event else {}, old_rv)
         if pl_event is None:
             levels["users"] = dict.fromkeys(room_creators(create), 100)
-        for creator in room_creators(create) if old_rv.privileged_creators else ():
-            levels["users"].setdefault(creator, 100)
+        elif old_rv.privileged_creators and not new_rv.privileged_creators:
+            # The old creators' infinite power becomes an ordinary level.
+            for creator in room_creators(create):
+                levels["users"].setdefault(creator, 100)
         if new_rv.privileged_creators:
+            # MSC4289: only the new room's creators have infinite power; the
+            # old room's creators keep no level unless the old levels name them.
             for creator in new_creators:
                 levels["users"].pop(creator, None)
 
