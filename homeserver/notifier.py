@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import fields
 
 from homeserver.core.events import PDU
 from homeserver.core.tokens import StreamToken
+from homeserver.storage.streams import Announcement, StreamIdGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,30 @@ class Notifier:
                 listener(stream, position, rooms, users)
             except Exception:
                 logger.exception("poke listener failed")
+
+    def follow(self, stream: str, generator: StreamIdGenerator) -> None:
+        """Hears ``generator``'s announcements as pokes of ``stream``.
+
+        The generator calls back in the same synchronous step that moves its
+        current position, so by the time a reader sees a position, the
+        notifier knows every room and user changed at or below it.
+        """
+        generator.on_advance(lambda position, changes: self.advanced(stream, position, changes))
+
+    def advanced(self, stream: str, position: int, changes: Sequence[Announcement]) -> None:
+        """``stream`` now stands at ``position``; ``changes`` are what moved."""
+        for change in changes:
+            self.poke(stream, change.position, rooms=change.rooms, users=change.users)
+        if position > self._positions[stream]:
+            self._positions[stream] = position
+
+    @staticmethod
+    def event_keys(pdu: PDU) -> tuple[str, ...]:
+        """The users an event wakes besides its room's members: a membership
+        event's target (an invitee is not in the room's waiter set yet)."""
+        if pdu.type == "m.room.member" and pdu.state_key is not None:
+            return (pdu.state_key,)
+        return ()
 
     def on_new_event(self, room_id: str, stream_ordering: int, pdu: PDU) -> None:
         """Called after an event commits; must not block or fail.

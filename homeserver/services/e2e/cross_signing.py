@@ -147,7 +147,7 @@ class CrossSigningService:
                     )
                 position = positions.next()
                 await self._keys.mark_device_list_changed_in(txn, position, user_id)
-        await self._keys.announce(user_id, position)
+            await self._keys.announce(positions, user_id, position)
 
     async def upload_signatures(self, user_id: str, body: Mapping[str, Any]) -> JsonDict:
         """Checks and stores signatures; returns ``{"failures": user → key id → error}``."""
@@ -181,8 +181,8 @@ class CrossSigningService:
                     position = positions.next()
                     await self._keys.mark_device_list_changed_in(txn, position, who)
                     announced.append((who, position))
-        for who, position in announced:
-            await self._keys.announce(who, position)
+            for who, position in announced:
+                await self._keys.announce(positions, who, position)
 
     async def _check_signature(
         self, user_id: str, target_user: str, key_id: str, obj: Any

@@ -42,7 +42,7 @@ from homeserver.storage.db import Connection, Database
 from homeserver.storage.stores.e2e_keys import E2EKeyStore, Signature
 from homeserver.storage.stores.presence import PresenceStore
 from homeserver.storage.stores.state import StateStore
-from homeserver.storage.streams import StreamIdGenerator
+from homeserver.storage.streams import PositionBatch, StreamIdGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ class E2EKeyService:
                     position = positions.next()
                     await self._stream.add_device_list_change(txn, user_id, position)
                 counts = await self._keys.count_one_time_keys(txn, user_id, device_id)
-        if changed:
-            await self._announce(user_id, positions.positions[-1])
+            if changed:
+                await self.announce(positions, user_id, positions.positions[-1])
         if otks or fallbacks:
             self._key_counts_changed([(user_id, device_id)])
         return _with_default_counts(counts)
@@ -324,27 +324,28 @@ class E2EKeyService:
             async with self._db.write() as txn:
                 for user_id in users:
                     await self._stream.add_device_list_change(txn, user_id, positions.next())
-        for user_id, position in zip(users, positions.positions, strict=True):
-            await self._announce(user_id, position)
+            for user_id, position in zip(users, positions.positions, strict=True):
+                await self.announce(positions, user_id, position)
 
     async def mark_device_list_changed_in(
         self, txn: Connection, position: int, user_id: str
     ) -> None:
         """Writes a device-list change inside the caller's transaction; the
-        caller allocated ``position`` and calls :meth:`announce` after commit."""
+        caller allocated ``position`` and calls :meth:`announce` after commit,
+        inside its allocating block."""
         await self._stream.add_device_list_change(txn, user_id, position)
 
     @property
     def device_list_stream(self) -> StreamIdGenerator:
         return self._device_lists
 
-    async def announce(self, user_id: str, position: int) -> None:
-        await self._announce(user_id, position)
-
-    async def _announce(self, user_id: str, position: int) -> None:
+    async def announce(self, positions: PositionBatch, user_id: str, position: int) -> None:
+        """Announces a committed device-list change at ``position`` of the
+        caller's batch: it wakes the user and everyone sharing a room once
+        the stream passes it (call after the commit, inside the block)."""
         async with self._db.read() as conn:
             rooms = await self._state.rooms_for_user(conn, user_id, ("join",))
-        self._notifier.on_device_list(user_id, self._device_lists.current_position(), list(rooms))
+        positions.announce(rooms=rooms, users=(user_id,), position=position)
         logger.debug("device list of %s changed at %d", user_id, position)
 
     async def device_list_changes(

@@ -16,9 +16,11 @@ createRoom sends its whole batch at once). In ONE write transaction it:
    per send, which is what keeps sends cheap on PostgreSQL.
 
 Only after the commit does it update the room cache and the event LRU, run
-the ``after_commit`` hooks and tell the notifier. A failure anywhere before
-the commit leaves the database, the cache and the visible stream position as
-they were (an allocated position becomes a gap).
+the ``after_commit`` hooks and announce the events; the stream position
+and the notifier's news of the events then move together (see
+``storage/streams.py``). A failure anywhere before the commit leaves the
+database, the cache and the visible stream position as they were (an
+allocated position becomes a gap).
 Callers hold the room's lock (``RoomLocks``) around build + persist.
 """
 
@@ -115,10 +117,7 @@ class EventPersister:
         #: hooks run inside the write transaction, after the events are
         #: written; a failing hook rolls the whole batch back
         self.in_transaction: list[InTransaction] = []
-        #: events announced below their position because an earlier position
-        #: was still uncommitted; re-announced once the stream passes them
-        self._held: list[tuple[int, str, PDU]] = []
-        event_stream.on_advance(self._release_held)
+        notifier.follow("room", event_stream)
 
     @property
     def event_stream(self) -> StreamIdGenerator:
@@ -223,46 +222,39 @@ class EventPersister:
                 for in_txn in self.in_transaction:
                     await in_txn(txn, stored_events)
 
-        # Committed: now the caches and the notifier may see the events.
-        room_version = batch[0].pdu.room_version
-        self._cache.set_room(
-            RoomSnapshot(
-                room_id=room_id,
-                room_version=room_version,
-                state=state,
-                extremities=[last],
-                depth=depth,
-                state_group=group,
-                delta_depth=delta_depth,
-                memberships=memberships,
+            # Committed. The positions stay unfinished (invisible to readers)
+            # until the caches hold the events and the after-commit hooks
+            # (push deliveries, appservice wake-ups) have run; then the block
+            # ends, and the positions and the notifier's news of them become
+            # visible in one step, so a token never passes an event that the
+            # response building it did not consider.
+            room_version = batch[0].pdu.room_version
+            self._cache.set_room(
+                RoomSnapshot(
+                    room_id=room_id,
+                    room_version=room_version,
+                    state=state,
+                    extremities=[last],
+                    depth=depth,
+                    state_group=group,
+                    delta_depth=delta_depth,
+                    memberships=memberships,
+                )
             )
-        )
-        for stored in stored_events:
-            self._cache.put_event(stored)
-        for item in batch:
-            if item.apply_redaction and item.pdu.redacts is not None:
-                self._cache.mark_redacted(item.pdu.redacts, item.pdu.event_id)
-        for hook in self.after_commit:
-            try:
-                await hook(stored_events)
-            except Exception:
-                logger.exception("after-commit hook %r failed for %s", hook, room_id)
-        visible = self._stream.current_position()
-        for stored in stored_events:
-            self._notifier.on_new_event(room_id, min(stored.stream_ordering, visible), stored.pdu)
-            if stored.stream_ordering > visible:
-                # Another room's persist holds a lower position: wake this
-                # room's waiters again when that one finishes.
-                self._held.append((stored.stream_ordering, room_id, stored.pdu))
+            for stored in stored_events:
+                self._cache.put_event(stored)
+            for item in batch:
+                if item.apply_redaction and item.pdu.redacts is not None:
+                    self._cache.mark_redacted(item.pdu.redacts, item.pdu.event_id)
+            for hook in self.after_commit:
+                try:
+                    await hook(stored_events)
+                except Exception:
+                    logger.exception("after-commit hook %r failed for %s", hook, room_id)
+            for stored in stored_events:
+                positions.announce(
+                    rooms=(room_id,),
+                    users=Notifier.event_keys(stored.pdu),
+                    position=stored.stream_ordering,
+                )
         return stored_events
-
-    def _release_held(self, position: int) -> None:
-        """Re-announces held events at or below the stream's new ``position``."""
-        if not self._held:
-            return
-        ready = [h for h in self._held if h[0] <= position]
-        if not ready:
-            return
-        self._held = [h for h in self._held if h[0] > position]
-        for stream_ordering, room_id, pdu in ready:
-            self._notifier.on_new_event(room_id, stream_ordering, pdu)

@@ -56,7 +56,7 @@ from homeserver.storage.stores.relations import (
     RelationStore,
     ThreadSummary,
 )
-from homeserver.storage.streams import StreamIdGenerator
+from homeserver.storage.streams import Announcement, StreamIdGenerator
 
 JsonDict = dict[str, Any]
 
@@ -235,11 +235,11 @@ class RelationsService:
         self._remembering = True
         event_stream.on_advance(self._on_advance)
 
-    def _on_advance(self, position: int) -> None:
+    def _on_advance(self, position: int, changes: Sequence[Announcement]) -> None:
         # A new event (a child, the redaction of one) may change any
         # parent's children: the remembered facts go. This runs as the
-        # stream moves, right after the commit, before any after-commit work.
-        del position
+        # stream moves, in the step that makes the new events visible.
+        del position, changes
         self._generation += 1
         self._facts.clear()
 

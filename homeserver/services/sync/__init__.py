@@ -67,6 +67,11 @@ async def build_sync(
 ) -> Sync:
     """Builds the sync services; reads the stream positions once (startup)."""
     streams = await SyncStreams.load(db)
+    # Each stream's positions and the notifier's news of them move together.
+    notifier.follow("receipts", streams.receipts)
+    notifier.follow("to_device", streams.to_device)
+    notifier.follow("presence", streams.presence)
+    notifier.follow("device_lists", streams.device_lists)
     typing_position = TypingPosition()
     tokens = TokenSource(streams, rooms.persister.event_stream, typing_position, notifier=notifier)
     async with db.read() as conn:

@@ -36,9 +36,7 @@ class DeviceListService:
                 position = positions.next()
                 await self._store.add_device_list_change(txn, user_id, position)
                 rooms = await self._state.rooms_for_user(txn, user_id)
-        self._notifier.on_device_list(
-            user_id, self._streams.device_lists.current_position(), list(rooms)
-        )
+            positions.announce(rooms=rooms, users=(user_id,))
         return position
 
     async def changes(self, since: int, upto: int) -> set[str]:

@@ -104,7 +104,7 @@ class PresenceService:
                 row = replace(row, stream_id=positions.next())
                 await self._store.upsert(txn, row)
                 rooms = await self._state.rooms_for_user(txn, user_id)
-        self._notifier.on_presence(user_id, self._streams.presence.current_position(), list(rooms))
+            positions.announce(rooms=rooms, users=(user_id,))
 
     def to_content(self, row: PresenceRow) -> dict[str, Any]:
         """The ``m.presence`` content of a row, with idleness derived now."""

@@ -96,7 +96,7 @@ class ReceiptService:
                     data=data,
                     stream_id=position,
                 )
-        self._notifier.on_receipt(room_id, self._streams.receipts.current_position())
+            positions.announce(rooms=(room_id,))
 
     async def set_fully_read(self, user_id: str, room_id: str, event_id: str) -> None:
         position = await self._account_data.put_internal(

@@ -66,7 +66,7 @@ def cut_timeline(
     else:
         matching = [e for e in raw if event_filter.allows_pdu(e.pdu)]
     limited = limit > 0 and (len(matching) > limit or not exhausted)
-    events = matching[len(matching) - limit :] if limit > 0 else []
+    events = matching[max(0, len(matching) - limit) :] if limit > 0 else []
     before: StoredEvent | None = None
     if events:
         first = events[0]

@@ -105,9 +105,7 @@ class ToDeviceService:
                         rows.append((user_id, device_id, positions.next(), message))
                         woken.add(user_id)
                 await self._store.add_messages(txn, rows)
-        position = self._streams.to_device.current_position()
-        for user_id in woken:
-            self._notifier.on_to_device(user_id, position)
+            positions.announce(users=woken)
 
     def awaiting_ack(self, user_id: str, device_id: str) -> bool:
         """Whether the device was handed messages that its next sync acknowledges."""
