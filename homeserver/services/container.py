@@ -226,6 +226,9 @@ async def build_services(
     appservices = AppServices(db, clock, config, appservice_list, rooms, registration, login)
     # Registering a user in an appservice's exclusive namespace is refused.
     registration.username_checks.append(appservices.check_not_exclusive)
+    # So is an alias in an appservice's exclusive namespace (createRoom, directory).
+    rooms.create.alias_checks.append(appservices.check_alias)
+    directory.alias_checks.append(appservices.check_alias)
     # Appservice feeds follow the events stream; the hook only wakes them.
     rooms.persister.after_commit.append(appservices.sender.on_persisted)
     appservices.attach_ephemeral(notifier, sync.typing, sync.presence, sync.streams)

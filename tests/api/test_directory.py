@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.api.fake_bridge import AS_TOKEN, registration, write_registration
 from tests.api.rooms_helpers import V3, User, new_user
 
 Client = TestClient[Any, Any]
@@ -348,3 +350,51 @@ async def test_directory_random_requests_never_500(
         params={"limit": alias[:5], "since": alias} if target == "public" else None,
     )
     await _check(resp)
+
+
+# --- application services' alias namespaces ------------------------------------
+
+
+async def _with_exclusive_aliases(client_for: Any, tmp_path: Path) -> Client:
+    reg = registration(
+        None,
+        namespaces={
+            "users": [{"exclusive": True, "regex": "@bridge_.*:test.local"}],
+            "aliases": [{"exclusive": True, "regex": "#bridge_.*:test.local"}],
+            "rooms": [],
+        },
+    )
+    client: Client = await client_for(app_service_config_files=[write_registration(tmp_path, reg)])
+    return client
+
+
+async def test_alias_in_exclusive_namespace_is_refused_to_users(
+    client_for: Any, tmp_path: Path
+) -> None:
+    client = await _with_exclusive_aliases(client_for, tmp_path)
+    alice = await new_user(client, "alice")
+    room_id = await alice.create_room()
+    status, body = await alice.request(
+        "PUT", alias_path("#bridge_x:test.local"), {"room_id": room_id}
+    )
+    assert (status, body["errcode"]) == (400, "M_EXCLUSIVE")
+    status, body = await alice.request("POST", "/createRoom", {"room_alias_name": "bridge_y"})
+    assert (status, body["errcode"]) == (400, "M_EXCLUSIVE")
+    # Outside the namespace nothing changes.
+    await alice.ok("PUT", alias_path("#other:test.local"), {"room_id": room_id})
+    await alice.ok("POST", "/createRoom", {"room_alias_name": "other2"})
+
+
+async def test_alias_in_exclusive_namespace_is_the_appservices(
+    client_for: Any, tmp_path: Path
+) -> None:
+    client = await _with_exclusive_aliases(client_for, tmp_path)
+    bot = User(
+        client, {"user_id": "@bridgebot:test.local", "access_token": AS_TOKEN, "device_id": ""}
+    )
+    room_id = await bot.create_room(room_alias_name="bridge_made")
+    await bot.ok("PUT", alias_path("#bridge_second:test.local"), {"room_id": room_id})
+    await bot.ok("DELETE", alias_path("#bridge_second:test.local"))
+    # An appservice may not take aliases outside its own namespace.
+    status, body = await bot.request("PUT", alias_path("#plain:test.local"), {"room_id": room_id})
+    assert (status, body["errcode"]) == (400, "M_EXCLUSIVE")

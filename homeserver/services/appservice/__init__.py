@@ -36,7 +36,11 @@ from homeserver.services.accounts.registration import RegistrationService
 from homeserver.services.appservice.auth import AppserviceAuth
 from homeserver.services.appservice.client import AppserviceHttp
 from homeserver.services.appservice.ephemeral import EphemeralFeed
-from homeserver.services.appservice.namespaces import AppService, exclusive_owner
+from homeserver.services.appservice.namespaces import (
+    AppService,
+    exclusive_owner,
+    may_claim_alias,
+)
 from homeserver.services.appservice.ping import ping
 from homeserver.services.appservice.queries import AppserviceQueries
 from homeserver.services.appservice.sender import AppserviceSender
@@ -144,6 +148,27 @@ class AppServices:
         if exclusive_owner(self.appservices, user_id) is not None:
             raise MatrixError(
                 "This user ID is reserved by an application service", code=Codes.EXCLUSIVE
+            )
+
+    def check_alias(self, requester: Requester, alias: str) -> None:
+        """Whether the requester may create or remove a local alias.
+
+        Raises:
+            MatrixError: 400 M_EXCLUSIVE when an appservice claims the alias
+                exclusively (for users other than its sender), or when an
+                appservice acts on an alias outside its own namespace.
+        """
+        if requester.appservice_id is not None:
+            svc = self.by_id(requester.appservice_id)
+            if svc is not None and not svc.aliases.matches(alias):
+                raise MatrixError(
+                    "This application service has not reserved this kind of alias",
+                    code=Codes.EXCLUSIVE,
+                )
+            return
+        if not may_claim_alias(self.appservices, requester.user_id, alias):
+            raise MatrixError(
+                "This alias is reserved by an application service", code=Codes.EXCLUSIVE
             )
 
     async def register_user(self, token: str | None, localpart: str | None) -> str:

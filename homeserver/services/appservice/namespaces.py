@@ -78,3 +78,14 @@ def exclusive_owner(services: Iterable[AppService], user_id: str) -> AppService 
         if svc.users.matches_exclusive(user_id) or user_id == svc.sender:
             return svc
     return None
+
+
+def may_claim_alias(services: Iterable[AppService], user_id: str, alias: str) -> bool:
+    """Whether an ordinary user may create or remove ``alias`` (Synapse's
+    ``can_modify_alias``): an appservice's sender may touch any alias in its
+    aliases namespace; anyone else only aliases no appservice claims
+    exclusively."""
+    interested = [s for s in services if s.aliases.matches(alias)]
+    if any(user_id == s.sender for s in interested):
+        return True
+    return not any(s.aliases.matches_exclusive(alias) for s in interested)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,6 +192,9 @@ class RoomCreator:
         self._server_name = server_name
         self._signing_key = signing_key
         self._default_room_version = default_room_version
+        #: may the requester create this local alias? Each raises a
+        #: MatrixError when not (application services' exclusive namespaces)
+        self.alias_checks: list[Callable[[Requester, str], None]] = []
 
     async def create_room(
         self, requester: Requester, request: CreateRoomRequest
@@ -200,7 +203,8 @@ class RoomCreator:
 
         Raises:
             UnsupportedRoomVersion: the version is not one we create.
-            MatrixError: M_ROOM_IN_USE (alias taken), M_INVALID_ROOM_STATE
+            MatrixError: M_ROOM_IN_USE (alias taken), M_EXCLUSIVE (alias
+                reserved by an application service), M_INVALID_ROOM_STATE
                 (the requested state breaks the auth rules).
             BadJson, InvalidParam: malformed fields.
         """
@@ -211,6 +215,8 @@ class RoomCreator:
             raise UnsupportedRoomVersion(f"Room version {version_id!r} is not supported")
         alias = self._alias(request.room_alias_name)
         if alias is not None:
+            for check in self.alias_checks:
+                check(requester, alias)
             async with self._db.read() as conn:
                 if await self._rooms.get_alias(conn, alias) is not None:
                     raise MatrixError("Room alias already taken", code=Codes.ROOM_IN_USE)

@@ -4,7 +4,9 @@
   a room may add an alias for it; an alias may be removed by its creator,
   by a joined user with the power to send ``m.room.canonical_alias``, or by
   a server admin. A removed alias is also taken out of the room's canonical
-  alias event when the remover may change it.
+  alias event when the remover may change it. An alias in an application
+  service's exclusive aliases namespace is only that service's (400
+  M_EXCLUSIVE for everyone else, as Synapse does).
 - A room is published when ``rooms.is_public`` is set: by createRoom with
   ``visibility: public``, or by ``PUT /directory/list/room`` from a user
   with the power to send ``m.room.canonical_alias`` (or an admin).
@@ -116,6 +118,9 @@ class DirectoryService:
         self._server_name = server_name
         #: asked about unknown local aliases (application services); True: look again
         self.alias_resolvers: list[Callable[[str], Awaitable[bool]]] = []
+        #: may the requester create or remove this local alias? Each raises a
+        #: MatrixError when not (application services' exclusive namespaces)
+        self.alias_checks: list[Callable[[Requester, str], None]] = []
         self._store = store
 
     # --- aliases ---------------------------------------------------------------
@@ -139,9 +144,12 @@ class DirectoryService:
             InvalidParam: malformed alias, or not on this server.
             NotFound: unknown room.
             Forbidden: not joined to the room (admins may map any room).
-            MatrixError: 409 M_UNKNOWN when the alias is taken.
+            MatrixError: 409 M_UNKNOWN when the alias is taken; 400
+                M_EXCLUSIVE when an application service reserves it.
         """
         alias = self._local_alias(raw_alias)
+        for check in self.alias_checks:
+            check(requester, alias)
         snapshot = await self._rooms.cache.room(room_id)
         if snapshot is None:
             raise NotFound("Unknown room")
@@ -183,6 +191,7 @@ class DirectoryService:
             InvalidParam: malformed alias.
             NotFound: unknown alias.
             Forbidden: not allowed to remove it.
+            MatrixError: 400 M_EXCLUSIVE when an application service reserves it.
         """
         alias = self.parse_alias(raw_alias)
         async with self._db.read() as conn:
@@ -194,6 +203,8 @@ class DirectoryService:
         )
         if not (requester.is_admin or row.creator == requester.user_id or may_change_canonical):
             raise Forbidden("You may not remove this alias")
+        for check in self.alias_checks:
+            check(requester, alias)
         async with self._db.write() as txn:
             deleted = await self._store.delete_alias(txn, alias)
         if not deleted:
