@@ -132,3 +132,23 @@ async def test_create_room_malformed_fields_are_bad_json(client: TestClient[Any,
         status, data = await alice.request("POST", "/createRoom", body)
         assert status == 400, body
         assert data["errcode"] == "M_BAD_JSON", body
+
+
+async def test_create_room_topic_is_also_a_rich_topic(client: TestClient[Any, Any]) -> None:
+    alice = await new_user(client, "alice")
+    room_id = await alice.create_room(preset="public_chat", topic="Test Room")
+    topic = await alice.ok("GET", f"/rooms/{room_id}/state/m.room.topic/")
+    assert topic == {"topic": "Test Room", "m.topic": {"m.text": [{"body": "Test Room"}]}}
+    # ``topic`` wins over an initial_state topic; initial_state alone is kept as given.
+    room_id = await alice.create_room(
+        topic="Test Room",
+        initial_state=[{"type": "m.room.topic", "content": {"topic": "Shenanigans"}}],
+    )
+    topic = await alice.ok("GET", f"/rooms/{room_id}/state/m.room.topic/")
+    assert topic["m.topic"]["m.text"] == [{"body": "Test Room"}]
+    room_id = await alice.create_room(
+        initial_state=[{"type": "m.room.topic", "content": {"topic": "Shenanigans"}}]
+    )
+    assert await alice.ok("GET", f"/rooms/{room_id}/state/m.room.topic/") == {
+        "topic": "Shenanigans"
+    }

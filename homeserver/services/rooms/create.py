@@ -295,7 +295,10 @@ class RoomCreator:
         if request.name is not None:
             b.add("m.room.name", "", {"name": request.name})
         if request.topic is not None:
-            b.add("m.room.topic", "", {"topic": request.topic})
+            # MSC3765 / v1.15 rich topics: the plain text also as an
+            # ``m.topic`` text block (no mimetype: text/plain), as Synapse does.
+            topic = {"topic": request.topic, "m.topic": {"m.text": [{"body": request.topic}]}}
+            b.add("m.room.topic", "", topic)
         for invitee in request.invite:
             extra = {"is_direct": True} if request.is_direct else {}
             await b.add_member(invitee, "invite", creator, extra)
