@@ -168,3 +168,32 @@ async def test_invite_by_non_member_is_forbidden(client: TestClient[Any, Any]) -
     status, body = await alice.request("POST", f"/rooms/{room_id}/invite", {"user_id": "bad"})
     assert status == 400
     assert body["errcode"] == "M_INVALID_PARAM"
+
+
+async def test_join_body_keys_go_into_the_member_event(client: TestClient[Any, Any]) -> None:
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room(preset="public_chat", room_alias_name="custom")
+    await bob.ok("POST", f"/join/{room_id}", {"foo": "bar", "membership": "leave"})
+    member = await _member(alice, room_id, bob)
+    assert (member["membership"], member["foo"]) == ("join", "bar")
+    await bob.ok("POST", f"/rooms/{room_id}/leave", {})
+    await bob.ok("POST", "/join/%23custom:test.local", {"foo": "baz", "displayname": "Room Bob"})
+    member = await _member(alice, room_id, bob)
+    assert (member["foo"], member["displayname"]) == ("baz", "Room Bob")
+    await bob.ok("POST", f"/rooms/{room_id}/leave", {})
+    body = {"reason": "hello", "join_authorised_via_users_server": alice.user_id, "x": 1}
+    await bob.ok("POST", f"/rooms/{room_id}/join", body)
+    member = await _member(alice, room_id, bob)
+    assert member["x"] == 1
+    assert member["reason"] == "hello"
+    assert "join_authorised_via_users_server" not in member
+
+
+async def test_joined_members_has_both_profile_keys(client: TestClient[Any, Any]) -> None:
+    alice = await new_user(client, "alice")
+    room_id = await alice.create_room()
+    joined = await alice.ok("GET", f"/rooms/{room_id}/joined_members")
+    # The spec's RoomMember: both keys present, null when the user has none.
+    assert set(joined["joined"][alice.user_id]) == {"display_name", "avatar_url"}
+    assert joined["joined"][alice.user_id]["avatar_url"] is None

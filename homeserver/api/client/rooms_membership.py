@@ -23,11 +23,13 @@ async def post_join(request: web.Request) -> web.Response:
 
     - Local rooms by id or local alias; rooms elsewhere answer 404 (no
       federation yet). Restricted rooms (v8+) through an allowed room.
+    - Other keys of the body go into the member event's content, as Synapse
+      does (a ``displayname``/``avatar_url`` there is a per-room profile).
     - 403 M_FORBIDDEN when the join rules refuse.
     """
-    _, reason = await _body(request)
+    body, reason = await _body(request)
     room_id = await services(request).rooms.membership.join(
-        requester(request), request.match_info["roomIdOrAlias"], reason
+        requester(request), request.match_info["roomIdOrAlias"], reason, body
     )
     return json_response({"room_id": room_id})
 
@@ -40,8 +42,8 @@ async def post_room_join(request: web.Request) -> web.Response:
     - As /join/{roomIdOrAlias}, with a room id only.
     """
     room_id = room_id_param(request)
-    _, reason = await _body(request)
-    await services(request).rooms.membership.join(requester(request), room_id, reason)
+    body, reason = await _body(request)
+    await services(request).rooms.membership.join(requester(request), room_id, reason, body)
     return json_response({"room_id": room_id})
 
 

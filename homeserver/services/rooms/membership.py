@@ -43,6 +43,19 @@ JsonDict = dict[str, Any]
 _IN_ROOM = ("join", "invite", "knock")
 
 
+#: member content keys a client may not set when joining: the server sets
+#: them (restricted joins' authoriser, membership, reason from its own
+#: field) or they are request parameters, not content
+_SERVER_KEYS = frozenset(
+    {"membership", "reason", "join_authorised_via_users_server", "third_party_signed"}
+)
+
+
+def _client_content(body: Mapping[str, Any] | None) -> JsonDict:
+    """The keys of a join body that go into the member event's content."""
+    return {k: v for k, v in (body or {}).items() if k not in _SERVER_KEYS}
+
+
 class MembershipService:
     def __init__(
         self,
@@ -197,16 +210,27 @@ class MembershipService:
             raise Unchanged(current.pdu.event_id)
 
     async def join(
-        self, requester: Requester, room_id_or_alias: str, reason: str | None = None
+        self,
+        requester: Requester,
+        room_id_or_alias: str,
+        reason: str | None = None,
+        content: Mapping[str, Any] | None = None,
     ) -> str:
-        """Joins a local room (by id or local alias); returns the room id."""
+        """Joins a local room (by id or local alias); returns the room id.
+
+        Args:
+            content: the request body: its keys go into the member event
+                (Synapse does the same), a ``displayname``/``avatar_url``
+                there overriding the global profile; keys the server sets
+                itself are ignored.
+        """
         room_id = await self.resolve_room(room_id_or_alias)
         await self._refuse_blocked(room_id)
         snapshot = await self._known_room(room_id)
         if requester.is_guest:
             await self._check_guest_can_join(snapshot)
         user_id = requester.user_id
-        profile = await self._profile(user_id)
+        profile = {**await self._profile(user_id), **_client_content(content)}
 
         async def check(snapshot: RoomSnapshot, content: JsonDict) -> Mapping[str, Any] | None:
             current = snapshot.membership_of(user_id)
@@ -317,6 +341,15 @@ class MembershipService:
                 raise Unchanged(existing_id)
             if current is None:
                 raise Forbidden("You are not in this room")
+            if current == "invite":
+                async with self._db.read() as conn:
+                    notices = await self._admin.is_notice_room(conn, room_id)
+                if notices:
+                    # As Synapse: joined members may leave, invitees may not reject.
+                    raise MatrixError(
+                        "You cannot reject this invite",
+                        code=Codes.CANNOT_LEAVE_SERVER_NOTICE_ROOM,
+                    )
             return content
 
         await self._change(user_id, room_id, user_id, "leave", reason=reason, check=check)

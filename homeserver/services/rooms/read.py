@@ -237,11 +237,11 @@ class RoomReader:
         pdus = await self._cache.state_pdus(snapshot.state, [("m.room.member", u) for u in joined])
         out: JsonDict = {}
         for (_, user_id), pdu in pdus.items():
+            # Both keys are always there, null when unset (as Synapse answers).
             profile: JsonDict = {}
             for src, dst in (("displayname", "display_name"), ("avatar_url", "avatar_url")):
                 value = pdu.content.get(src)
-                if isinstance(value, str):
-                    profile[dst] = value
+                profile[dst] = value if isinstance(value, str) else None
             out[user_id] = profile
         return {"joined": out}
 
