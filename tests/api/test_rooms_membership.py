@@ -197,3 +197,22 @@ async def test_joined_members_has_both_profile_keys(client: TestClient[Any, Any]
     # The spec's RoomMember: both keys present, null when the user has none.
     assert set(joined["joined"][alice.user_id]) == {"display_name", "avatar_url"}
     assert joined["joined"][alice.user_id]["avatar_url"] is None
+
+
+async def test_forgotten_room_history_and_state_are_forbidden(
+    client: TestClient[Any, Any],
+) -> None:
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room(preset="public_chat")
+    await bob.join(room_id)
+    await alice.send(room_id, "Hello world!")
+    await alice.ok("POST", f"/rooms/{room_id}/leave", {})
+    await alice.ok("GET", f"/rooms/{room_id}/messages")
+    await alice.ok("POST", f"/rooms/{room_id}/forget", {})
+    for path in ("/messages", "/state", "/members"):
+        status, body = await alice.request("GET", f"/rooms/{room_id}{path}")
+        assert (status, body["errcode"]) == (403, "M_FORBIDDEN"), path
+    # Rejoining brings the history back.
+    await alice.join(room_id)
+    await alice.ok("GET", f"/rooms/{room_id}/messages")

@@ -3,8 +3,9 @@
 Access, per the spec's endpoint descriptions:
 
 - state and members: current members see the current state; former members
-  (left or banned) see the state at the moment they left; anyone sees a
-  ``world_readable`` room's current state; others get 403;
+  (left or banned) see the state at the moment they left, until they
+  forget the room; anyone sees a ``world_readable`` room's current state;
+  others get 403;
 - events (/event, /messages, /context) pass through history visibility
   (``visibility.py``); an event the user may not see is "not found".
 
@@ -105,6 +106,10 @@ class RoomReader:
         if membership in ("leave", "ban"):
             async with self._db.read() as conn:
                 latest = await self._events.membership_event_of(conn, room_id, requester.user_id)
+                if latest is not None and latest[2]:
+                    # A forgotten room's history is gone for the user (Synapse:
+                    # departed users must not have forgotten the room).
+                    raise Forbidden("You have forgotten this room")
                 stored = await self._events.get_events(conn, [latest[0]]) if latest else {}
                 event = stored.get(latest[0]) if latest else None
                 if event is not None and event.state_group is not None:

@@ -253,12 +253,13 @@ class RoomSections:
                 result.invite[m.room_id] = await self._invite(m, "invite_room_state")
             elif m.membership == "knock" and (initial or changed):
                 result.knock[m.room_id] = await self._invite(m, "knock_room_state")
-            elif (
-                m.membership in ("leave", "ban")
-                and not m.forgotten
-                and ((initial and room_filter.include_leave) or (not initial and changed))
+            elif m.membership in ("leave", "ban") and (
+                (initial and room_filter.include_leave and not m.forgotten)
+                or (not initial and changed)
             ):
                 # A rejected invite also ends up here, so the client drops it.
+                # A leave forgotten since still shows in an incremental sync
+                # (Synapse, Complement): other devices must learn of it.
                 result.leave[m.room_id] = await self._left_room(req, m)
         await self._joined_rooms(req, joined, result)
         return result
