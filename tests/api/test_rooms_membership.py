@@ -216,3 +216,18 @@ async def test_forgotten_room_history_and_state_are_forbidden(
     # Rejoining brings the history back.
     await alice.join(room_id)
     await alice.ok("GET", f"/rooms/{room_id}/messages")
+
+
+async def test_invites_from_ignored_users_are_not_synced(client: TestClient[Any, Any]) -> None:
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    chris = await new_user(client, "chris")
+    ignored = {"ignored_users": {bob.user_id: {}}}
+    await alice.ok("PUT", f"/user/{alice.user_id}/account_data/m.ignored_user_list", ignored)
+    since = (await alice.ok("GET", "/sync"))["next_batch"]
+    from_bob = await bob.create_room(preset="private_chat", invite=[alice.user_id])
+    from_chris = await chris.create_room(preset="private_chat", invite=[alice.user_id])
+    for params in ({"since": since, "timeout": "0"}, {}):
+        invites = (await alice.ok("GET", "/sync", params=params))["rooms"]["invite"]
+        assert from_chris in invites
+        assert from_bob not in invites

@@ -49,7 +49,7 @@ from homeserver.services.sync.timeline import (
 )
 from homeserver.services.sync.typing import TypingService
 from homeserver.storage.db import Database
-from homeserver.storage.stores.account_data import AccountDataChange
+from homeserver.storage.stores.account_data import AccountDataChange, AccountDataStore
 from homeserver.storage.stores.events import StoredEvent
 from homeserver.storage.stores.push import MAIN_THREAD
 from homeserver.storage.stores.receipts import ReceiptStore
@@ -185,6 +185,7 @@ class RoomSections:
         sync_store: SyncStore | None = None,
         clock: Clock | None = None,
         membership_cache: MembershipCache | None = None,
+        account_data: AccountDataStore | None = None,
     ) -> None:
         """Builds the sections.
 
@@ -200,6 +201,7 @@ class RoomSections:
         self._typing = typing
         self._receipts = receipts
         self._sync = sync_store or SyncStore()
+        self._account_data = account_data or AccountDataStore()
         self._visibility = HistoryVisibility(db, state_store, cache)
         self._membership_cache = membership_cache
         clock = clock or SystemClock()
@@ -239,6 +241,8 @@ class RoomSections:
             self.sent_members.reset(req.requester.user_id, req.requester.device_id or "")
         result = RoomsResult()
         joined: list[MembershipAt] = []
+        #: read only when there is an invite to show
+        ignored: frozenset[str] | None = None
         for m in memberships:
             if m.membership in ("join", "invite"):
                 result.watched.append(m.room_id)
@@ -250,9 +254,15 @@ class RoomSections:
             if m.membership == "join":
                 joined.append(m)
             elif m.membership == "invite" and (initial or changed):
-                result.invite[m.room_id] = await self._invite(m, "invite_room_state")
+                if ignored is None:
+                    ignored = await self._ignored_users(req.requester.user_id)
+                invite = await self._invite(m, "invite_room_state", ignored)
+                if invite is not None:
+                    result.invite[m.room_id] = invite
             elif m.membership == "knock" and (initial or changed):
-                result.knock[m.room_id] = await self._invite(m, "knock_room_state")
+                knock = await self._invite(m, "knock_room_state")
+                if knock is not None:
+                    result.knock[m.room_id] = knock
             elif m.membership in ("leave", "ban") and (
                 (initial and room_filter.include_leave and not m.forgotten)
                 or (not initial and changed)
@@ -264,9 +274,22 @@ class RoomSections:
         await self._joined_rooms(req, joined, result)
         return result
 
-    async def _invite(self, m: MembershipAt, key: str) -> JsonDict:
+    async def _ignored_users(self, user_id: str) -> frozenset[str]:
+        """The users in the user's ``m.ignored_user_list``."""
+        async with self._db.read() as conn:
+            content = await self._account_data.get(conn, user_id, None, "m.ignored_user_list")
+        listed = content.get("ignored_users") if content is not None else None
+        return frozenset(listed) if isinstance(listed, dict) else frozenset()
+
+    async def _invite(
+        self, m: MembershipAt, key: str, ignored: frozenset[str] = frozenset()
+    ) -> JsonDict | None:
+        """The room's ``invite``/``knock`` entry; None for an invite from an
+        ignored user (the spec: servers must not send those to clients)."""
         stored = await self._cache.event(m.event_id)
         events: list[JsonDict] = []
+        if stored is not None and stored.pdu.sender in ignored:
+            return None
         if stored is not None:
             carried = stored.pdu.unsigned.get(key)
             if isinstance(carried, list):
