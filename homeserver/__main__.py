@@ -3,7 +3,7 @@ backup, restore.
 
 Exit codes: 0 success, 1 an error this command reports (bad config, user
 exists, ...), 2 bad command-line usage. The config file is ``--config``,
-else ``$HS_CONFIG``, else ``data/homeserver.yaml``.
+else ``$HOMESERVER_CONFIG`` (or the older ``$HS_CONFIG``), else ``data/homeserver.yaml``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from homeserver.config import Config, ConfigError, dump_example, load_config
+from homeserver.config.load import CONFIG_FILE_ENV, LEGACY_CONFIG_FILE_ENV
 
 if TYPE_CHECKING:
     from homeserver.services.accounts.registration import RegistrationService
@@ -38,10 +39,10 @@ def _default_config_path() -> Path:
 
 
 def _config_path(args: argparse.Namespace) -> tuple[Path, bool]:
-    """The config file to use, and whether the user named it (flag or $HS_CONFIG)."""
+    """The config file to use, and whether the user named it (flag or $HOMESERVER_CONFIG)."""
     if args.config:
         return Path(args.config), True
-    env = os.environ.get("HS_CONFIG")
+    env = os.environ.get(CONFIG_FILE_ENV) or os.environ.get(LEGACY_CONFIG_FILE_ENV)
     if env:
         return Path(env), True
     return _default_config_path(), False
@@ -51,7 +52,7 @@ def _load(path: Path) -> Config:
     if not path.exists():
         raise CliError(
             f"no configuration file at {path}; create one with `homeserver init` "
-            "(or pass --config / set HS_CONFIG)"
+            f"(or pass --config / set {CONFIG_FILE_ENV})"
         )
     return load_config(path)
 
@@ -74,7 +75,14 @@ def _init(
     enable_registration: bool | None = None,
     config_path: Path | None = None,
     force: bool = False,
+    starting: bool = False,
 ) -> Path:
+    """Writes the config file and the signing key, and prints what to do next.
+
+    Args:
+        starting: ``homeserver run`` called this and starts the server next, so the
+            next steps do not tell the user to start it.
+    """
     from homeserver.app import load_or_create_signing_key, signing_key_path
 
     path = config_path or Path(data_dir) / CONFIG_FILE_NAME
@@ -106,12 +114,28 @@ def _init(
     print(f"Signing key: {key_note} key in {signing_key_path(config)}")
     config_flag = "" if path == _default_config_path() else f" --config {path}"
     listen = config.listeners[0]
+    url = f"http://{listen.bind_address}:{listen.port}/"
+    admin = f"homeserver register-user{config_flag} --admin NAME"
+    if config.registration.enabled:
+        registration = "Registration is open: anyone who can reach the server can sign up."
+    else:
+        registration = (
+            f"Registration is closed: to let people sign up, set registration.enabled: true "
+            f"in {path} (see docs/config.md) and restart the server."
+        )
     print()
-    print("Next steps:")
-    print(f"  1. Review {path} (server_name cannot change once users exist).")
-    print(f"  2. Start the server:        homeserver run{config_flag}")
-    print(f"     It listens on http://{listen.bind_address}:{listen.port}/")
-    print(f"  3. Create the first admin:  homeserver register-user{config_flag} --admin NAME")
+    if starting:
+        print(f"The server starts now and listens on {url}")
+        print(f"  - Create the first admin from another terminal:  {admin}")
+        print(f"  - {registration}")
+        print(f"  - Review {path} (server_name cannot change once users exist).")
+    else:
+        print("Next steps:")
+        print(f"  1. Review {path} (server_name cannot change once users exist).")
+        print(f"  2. Start the server:        homeserver run{config_flag}")
+        print(f"     It listens on {url}")
+        print(f"  3. Create the first admin:  {admin}")
+        print(f"  {registration}")
     return path
 
 
@@ -134,15 +158,18 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from homeserver.app import serve
+    from homeserver.backup.staging import sweep as sweep_backup_staging
     from homeserver.logging import setup_logging
 
     path, named = _config_path(args)
     if not named and not path.exists():
         print(f"No configuration found at {path}: creating one with the defaults.")
-        _init()
+        _init(starting=True)
         print()
     config = _load(path)
     setup_logging(config.logging.level, config.logging.format)
+    # Scratch files of a backup or restore killed meanwhile (see backup/staging.py).
+    sweep_backup_staging(config.data_dir)
     _limit_malloc_arenas()
     asyncio.run(serve(config))
     return 0
@@ -329,7 +356,7 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
         "--config",
         "-c",
         metavar="PATH",
-        help=f"configuration file (default: $HS_CONFIG, else {_default_config_path()})",
+        help=(f"configuration file (default: ${CONFIG_FILE_ENV}, else {_default_config_path()})"),
     )
 
 

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HS_", "HOMESERVER"))}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env
@@ -56,6 +56,7 @@ def test_init_writes_config_and_signing_key(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "signing.key").read_text().startswith("ed25519 a_")
     assert "register-user" in result.stdout
     assert "homeserver run" in result.stdout
+    assert "Registration is closed" in result.stdout
 
 
 def test_init_writes_comments_from_model_descriptions(tmp_path: Path) -> None:
@@ -90,6 +91,7 @@ def test_init_honours_data_dir_and_config_path(tmp_path: Path) -> None:
     assert config["database"]["url"] == "sqlite:///" + (data / "homeserver.db").as_posix()
     assert (data / "signing.key").exists()
     assert f"--config {conf}" in result.stdout
+    assert "Registration is open" in result.stdout
 
 
 def test_check_config_accepts_fresh_config(tmp_path: Path) -> None:
@@ -117,22 +119,46 @@ def test_check_config_fails_when_file_missing(tmp_path: Path) -> None:
     assert "homeserver init" in result.stderr
 
 
-def test_check_config_reads_path_from_hs_config(tmp_path: Path) -> None:
+def test_check_config_reads_path_from_homeserver_config(tmp_path: Path) -> None:
     conf = tmp_path / "custom.yaml"
     conf.write_text("server_name: custom.example\n")
-    result = hs("check-config", cwd=tmp_path, env=_env(HS_CONFIG=str(conf)))
+    result = hs("check-config", cwd=tmp_path, env=_env(HOMESERVER_CONFIG=str(conf)))
     assert result.returncode == 0, result.stderr
     assert "custom.example" in result.stdout
+    legacy = hs("check-config", cwd=tmp_path, env=_env(HS_CONFIG=str(conf)))
+    assert legacy.returncode == 0, legacy.stderr
+    assert "custom.example" in legacy.stdout
 
 
 def test_env_var_overrides_config_file(tmp_path: Path) -> None:
     hs("init", cwd=tmp_path)
-    result = hs("check-config", cwd=tmp_path, env=_env(HS_SERVER_NAME="env.example"))
+    result = hs("check-config", cwd=tmp_path, env=_env(HOMESERVER__SERVER_NAME="env.example"))
     assert result.returncode == 0, result.stderr
     assert "env.example" in result.stdout
-    broken = hs("check-config", cwd=tmp_path, env=_env(HS_DATABASE__READERS="many"))
+    broken = hs("check-config", cwd=tmp_path, env=_env(HOMESERVER__DATABASE__READERS="many"))
     assert broken.returncode == 1
     assert "database.readers" in broken.stderr
+    assert "HOMESERVER__DATABASE__READERS" in broken.stderr
+
+
+def test_unrelated_hs_variables_do_not_stop_the_server(tmp_path: Path) -> None:
+    hs("init", cwd=tmp_path)
+    result = hs("check-config", cwd=tmp_path, env=_env(HS_VENV="/opt/venv", HS_FOO="1"))
+    assert result.returncode == 0, result.stderr
+    unknown = hs("check-config", cwd=tmp_path, env=_env(HOMESERVER__VENV="/opt/venv"))
+    assert unknown.returncode == 1
+    assert "venv: not a configuration option" in unknown.stderr
+    assert "HOMESERVER__VENV" in unknown.stderr
+
+
+def test_unsupported_database_url_is_rejected_by_check_config_and_run(tmp_path: Path) -> None:
+    hs("init", cwd=tmp_path)
+    env = _env(HOMESERVER__DATABASE__URL="mysql://hs:secret@localhost/hs")
+    for command in ("check-config", "run"):
+        result = hs(command, cwd=tmp_path, env=env)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "database.url: unsupported database 'mysql'" in result.stderr, command
+        assert "Traceback" not in result.stderr, command
 
 
 def test_migrate_applies_deltas_once(tmp_path: Path) -> None:
@@ -210,7 +236,7 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
 
 def test_run_without_config_initialises_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    proc = _start(tmp_path, _env(HS_LISTENERS=f"[{{port: {port}}}]"))
+    proc = _start(tmp_path, _env(HOMESERVER__LISTENERS__0__PORT=str(port)))
     try:
         body = _wait_until_serving(proc, f"http://127.0.0.1:{port}/_matrix/client/versions")
         assert "v1.1" in body["versions"]  # type: ignore[operator]
@@ -220,6 +246,11 @@ def test_run_without_config_initialises_serves_and_stops_on_sigterm(tmp_path: Pa
     assert (tmp_path / "data" / "homeserver.yaml").exists()
     assert (tmp_path / "data" / "homeserver.db").exists()
     assert "register-user --admin" in out
+    # It is starting already: the first-run text must not tell the user to start it.
+    assert "The server starts now" in out
+    assert "Start the server" not in out
+    assert "Registration is closed" in out
+    assert "registration.enabled: true" in out
 
 
 def test_register_user_creates_user_who_can_log_in(tmp_path: Path) -> None:

@@ -58,10 +58,10 @@ def test_load_config_reports_missing_file(tmp_path: Path) -> None:
 def test_env_overrides_file_values_with_nesting(tmp_path: Path) -> None:
     path = write(tmp_path, "server_name: file.example\nregistration:\n  enabled: false\n")
     environ = {
-        "HS_SERVER_NAME": "env.example",
-        "HS_REGISTRATION__ENABLED": "true",
-        "HS_DATABASE__READERS": "7",
-        "HS_CONFIG": "ignored.yaml",
+        "HOMESERVER__SERVER_NAME": "env.example",
+        "HOMESERVER__REGISTRATION__ENABLED": "true",
+        "HOMESERVER__DATABASE__READERS": "7",
+        "HOMESERVER_CONFIG": "ignored.yaml",
         "OTHER": "x",
     }
     config = load_config(path, environ=environ)
@@ -70,17 +70,155 @@ def test_env_overrides_file_values_with_nesting(tmp_path: Path) -> None:
     assert config.database.readers == 7
 
 
-def test_env_override_errors_carry_key_path() -> None:
+def test_env_ignores_unrelated_variables_with_similar_names() -> None:
+    environ = {
+        "HS_VENV": "/opt/venv",
+        "HS_TEST_POSTGRES_DSN": "postgresql://x@/y",
+        "HS_CONFIG": "elsewhere.yaml",
+        "HOMESERVER_URL": "https://matrix.example.org",
+        "HOMESERVER": "example.org",
+        "HOMESERVER_LOG_LEVEL": "DEBUG",
+    }
+    assert load_config(None, environ=environ) == load_config(None, environ={})
+
+
+def test_env_rejects_unknown_option_naming_the_variable() -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(None, environ={"HS_LIMITS__MAX_UPLOAD_BYTES": "lots"})
-    assert info.value.problems[0].startswith("limits.max_upload_bytes:")
+        load_config(None, environ={"HOMESERVER__VENV": "/opt/venv"})
+    assert info.value.problems == [
+        "venv: not a configuration option (from the environment variable HOMESERVER__VENV)"
+    ]
+
+
+def test_env_override_errors_carry_key_path_and_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, environ={"HOMESERVER__LIMITS__MAX_UPLOAD_BYTES": "lots"})
+    (problem,) = info.value.problems
+    assert problem.startswith("limits.max_upload_bytes:")
+    assert "HOMESERVER__LIMITS__MAX_UPLOAD_BYTES" in problem
+
+
+def test_env_legacy_prefix_still_sets_top_level_options_with_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = load_config(
+        None, environ={"HS_SERVER_NAME": "old.example", "HS_REGISTRATION__ENABLED": "true"}
+    )
+    assert config.server_name == "old.example"
+    assert config.registration.enabled is True
+    assert "HS_SERVER_NAME is deprecated: rename it HOMESERVER__SERVER_NAME" in caplog.text
+
+
+def test_env_new_prefix_wins_over_legacy_name() -> None:
+    environ = {"HS_SERVER_NAME": "old.example", "HOMESERVER__SERVER_NAME": "new.example"}
+    assert load_config(None, environ=environ).server_name == "new.example"
+
+
+def test_env_sets_whole_lists_as_yaml_or_json() -> None:
+    config = load_config(
+        None,
+        environ={
+            "HOMESERVER__ADMINS": '["@alice:example.org", "@bob:example.org"]',
+            "HOMESERVER__LISTENERS": "[{port: 8008}, {port: 8448, resources: [federation]}]",
+            "HOMESERVER__MEDIA__THUMBNAIL_SIZES": "[32x32 crop]",
+        },
+    )
+    assert config.admins == ["@alice:example.org", "@bob:example.org"]
+    assert [(li.port, li.resources) for li in config.listeners] == [
+        (8008, ["client", "federation", "keys", "media", "admin"]),
+        (8448, ["federation"]),
+    ]
+    assert config.media.thumbnail_sizes == ["32x32 crop"]
+
+
+def test_env_sets_one_list_entry_by_index(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "listeners:\n  - port: 8008\n  - port: 8448\n    resources: [federation]\n"
+    )
+    config = load_config(
+        path,
+        environ={
+            "HOMESERVER__LISTENERS__1__BIND_ADDRESS": "0.0.0.0",
+            "HOMESERVER__LISTENERS__2__PORT": "9000",
+            "HOMESERVER__ADMINS__0": "'@alice:example.org'",
+        },
+    )
+    assert [(li.bind_address, li.port) for li in config.listeners] == [
+        ("127.0.0.1", 8008),
+        ("0.0.0.0", 8448),
+        ("127.0.0.1", 9000),
+    ]
+    assert config.listeners[1].resources == ["federation"]
+    assert config.admins == ["@alice:example.org"]
+
+
+def test_env_list_entry_index_applies_after_whole_list() -> None:
+    config = load_config(
+        None,
+        environ={
+            "HOMESERVER__LISTENERS__0__PORT": "9001",
+            "HOMESERVER__LISTENERS": "[{port: 8008, bind_address: 0.0.0.0}]",
+        },
+    )
+    assert [(li.bind_address, li.port) for li in config.listeners] == [("0.0.0.0", 9001)]
+
+
+def test_env_list_entry_past_the_end_is_an_error_naming_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, environ={"HOMESERVER__LISTENERS__3__PORT": "9000"})
+    (problem,) = info.value.problems
+    assert problem.startswith("listeners.3.port: listeners has 0 entries")
+    assert "HOMESERVER__LISTENERS__3__PORT" in problem
+
+
+def test_env_scalar_for_a_list_explains_the_list_syntax() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, environ={"HOMESERVER__ADMINS": "@alice:example.org"})
+    (problem,) = info.value.problems
+    assert problem.startswith("admins: Input should be a valid list")
+    assert "HOMESERVER__ADMINS='[" in problem
 
 
 def test_overrides_win_over_environment() -> None:
     config = load_config(
-        None, environ={"HS_SERVER_NAME": "env.example"}, overrides={"server_name": "o.example"}
+        None,
+        environ={"HOMESERVER__SERVER_NAME": "env.example"},
+        overrides={"server_name": "o.example"},
     )
     assert config.server_name == "o.example"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///data/homeserver.db",
+        "sqlite:////var/lib/homeserver/homeserver.db",
+        "data/homeserver.db",
+        "postgresql://hs:secret@localhost:5432/hs",
+        "postgres://hs@/hs?host=/run/postgresql",
+    ],
+)
+def test_database_url_accepts_sqlite_and_postgresql(url: str) -> None:
+    config = load_config(None, environ={}, overrides={"database": {"url": url}})
+    assert config.database.url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://hs:secret@localhost/hs", "unsupported database 'mysql'"),
+        ("sqlite://data/homeserver.db", "sqlite:///relative/path.db"),
+        ("sqlite:///:memory:", "needs a database file"),
+        ("", "needs a database file"),
+    ],
+)
+def test_database_url_rejects_what_the_server_cannot_open(url: str, says: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, environ={}, overrides={"database": {"url": url}})
+    (problem,) = info.value.problems
+    assert problem.startswith("database.url: ")
+    assert says in problem
+    assert "Value error" not in problem
 
 
 def test_tls_listener_requires_certificate_and_key() -> None:

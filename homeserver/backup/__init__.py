@@ -13,6 +13,8 @@ services.
 - ``restore.py``: loads an archive into an empty database of either backend
   (so it is also the SQLite → PostgreSQL migration path) and puts the media
   files and signing key in place.
+- ``staging.py``: the scratch directories both write under
+  ``<data_dir>/backup-staging/``, and removing what killed runs left there.
 
 See docs/backup.md for the operator's view.
 """

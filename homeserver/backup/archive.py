@@ -160,12 +160,17 @@ class _HashingReader:
         return data
 
 
+def partial_path(path: Path) -> Path:
+    """Where the archive ``path`` is written until it is complete."""
+    return path.with_name(path.name + ".partial")
+
+
 class ArchiveWriter:
     """Writes an archive to ``PATH.partial`` and renames it into place on success."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._partial = path.with_name(path.name + ".partial")
+        self._partial = partial_path(path)
         self._tar = tarfile.open(self._partial, "w:gz")  # noqa: SIM115 (closed in finish/abort)
         self.files: dict[str, FileInfo] = {}
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,9 +32,11 @@ from homeserver.backup.archive import (
     Manifest,
     TableInfo,
     encode_value,
+    partial_path,
     read_archive,
     table_member,
 )
+from homeserver.backup.staging import staging_dir
 from homeserver.config.model import Config
 from homeserver.storage.db import Connection, Database, Dialect
 
@@ -236,8 +237,9 @@ async def create_backup(
     own = db is None
     database = db or await open_database(config.database.url, readers=1, max_connections=2)
     try:
-        with tempfile.TemporaryDirectory(prefix="hs-backup-") as tmp:
-            staging = Path(tmp)
+        async with staging_dir(
+            config.data_dir, "backup", partial_archive=partial_path(archive)
+        ) as staging:
             version, tables = await dump_database(database, staging)
             manifest = Manifest(
                 created_ts=int(time.time() * 1000),

@@ -42,6 +42,7 @@ from homeserver.backup.dump import (
     signing_key_file,
     table_columns,
 )
+from homeserver.backup.staging import staging_dir
 from homeserver.config.model import Config
 from homeserver.storage.db import Connection, Database
 from homeserver.storage.db.migrate import load_deltas, migrate
@@ -205,8 +206,7 @@ async def restore_backup(config: Config, archive: Path, *, db: Database | None =
     """
     from homeserver.storage.db.open import open_database
 
-    with tempfile.TemporaryDirectory(prefix="hs-restore-") as tmp:
-        extracted = Path(tmp)
+    async with staging_dir(config.data_dir, "restore") as extracted:
         manifest = await asyncio.to_thread(read_archive, archive, extracted)
         if manifest.server_name != config.server_name:
             raise BackupError(
@@ -220,7 +220,6 @@ async def restore_backup(config: Config, archive: Path, *, db: Database | None =
                 f"up to {known}: restore with a newer homeserver"
             )
         await asyncio.to_thread(_check_key, manifest, extracted, config)
-        await asyncio.to_thread(Path(config.data_dir).mkdir, parents=True, exist_ok=True)
         own = db is None
         database = db or await open_database(config.database.url, readers=1, max_connections=2)
         try:

@@ -2,9 +2,10 @@
 
 One model per section, ``extra="forbid"`` everywhere so a mistyped key is an
 error. ``load_config`` reports every problem at once with its key path.
-Environment variables override the file: ``HS_<SECTION>__<KEY>`` (double
-underscore between nesting levels), values parsed as YAML scalars, e.g.
-``HS_SERVER_NAME=example.org`` or ``HS_REGISTRATION__ENABLED=true``.
+Environment variables override the file: ``HOMESERVER__<SECTION>__<KEY>`` (double
+underscore between nesting levels, a number for a list entry), values parsed as
+YAML, e.g. ``HOMESERVER__SERVER_NAME=example.org``,
+``HOMESERVER__REGISTRATION__ENABLED=true`` or ``HOMESERVER__ADMINS='["@a:example.org"]'``.
 """
 
 from homeserver.config.load import ConfigError, dump_example, load_config

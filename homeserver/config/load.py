@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import textwrap
 from collections.abc import Mapping
@@ -14,7 +15,21 @@ from pydantic.fields import FieldInfo
 
 from homeserver.config.model import Config
 
-ENV_PREFIX = "HS_"
+#: Environment variables under this prefix set options: ``HOMESERVER__<KEY>``, with ``__``
+#: between nesting levels. Long and doubled so that unrelated variables (``HS_VENV``,
+#: ``HOMESERVER_URL`` of a bot) are never read as configuration.
+ENV_PREFIX = "HOMESERVER__"
+#: The old prefix. Still read, with a warning, but only for variables naming a
+#: top-level option; any other ``HS_*`` variable is left alone.
+LEGACY_ENV_PREFIX = "HS_"
+#: Names the configuration file (used by the command line, not an option).
+CONFIG_FILE_ENV = "HOMESERVER_CONFIG"
+LEGACY_CONFIG_FILE_ENV = "HS_CONFIG"
+
+logger = logging.getLogger(__name__)
+
+#: A key path inside the configuration: mapping keys, and list indexes (ints).
+KeyPath = tuple[str | int, ...]
 
 
 class ConfigError(Exception):
@@ -25,27 +40,76 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Turns ``HS_A__B=value`` into ``{"a": {"b": value}}`` (values parsed as YAML)."""
-    out: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "HS_CONFIG":
-            continue
-        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if not path:
-            continue
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
-        node = out
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                break
+def _env_value(raw: str) -> Any:
+    """A variable's value as YAML (so JSON too): ``true``, ``7``, ``[a, b]``, ``{port: 1}``."""
+    if raw == "":
+        return ""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _env_settings(environ: Mapping[str, str]) -> dict[KeyPath, str]:
+    """The variables that set options, by key path: ``HOMESERVER__A__0__B`` → ``("a", 0, "b")``.
+
+    Legacy ``HS_*`` names count only when they name a top-level option and the
+    ``HOMESERVER__`` name of the same option is not set too.
+    """
+    found: dict[KeyPath, str] = {}
+    legacy: dict[KeyPath, str] = {}
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX):
+            target, rest = found, name[len(ENV_PREFIX) :]
+        elif name.startswith(LEGACY_ENV_PREFIX) and name != LEGACY_CONFIG_FILE_ENV:
+            target, rest = legacy, name[len(LEGACY_ENV_PREFIX) :]
         else:
-            node[path[-1]] = value
-    return out
+            continue
+        path: KeyPath = tuple(
+            int(part) if part.isdigit() else part.lower() for part in rest.split("__") if part
+        )
+        if path:
+            target[path] = name
+    for path, name in legacy.items():
+        if path[0] not in Config.model_fields or path in found:
+            continue
+        new_name = ENV_PREFIX + name[len(LEGACY_ENV_PREFIX) :]
+        logger.warning("%s is deprecated: rename it %s", name, new_name)
+        found[path] = name
+    return found
+
+
+def _set(data: dict[str, Any], path: KeyPath, value: Any) -> str | None:
+    """Sets ``value`` at ``path`` inside ``data``, creating mappings and list entries on the way.
+
+    Returns:
+        why it cannot be set (a list index past the end, a scalar in the way), or None.
+    """
+    node: Any = data
+    for depth, key in enumerate(path):
+        last = depth == len(path) - 1
+        where = ".".join(str(k) for k in path[:depth]) or "the top level"
+        if isinstance(key, int):
+            if not isinstance(node, list):
+                return f"{where} is not a list here, so it has no entry {key}"
+            if key > len(node):
+                entries = "1 entry" if len(node) == 1 else f"{len(node)} entries"
+                return f"{where} has {entries}: the next one is {len(node)}, not {key}"
+            if key == len(node):
+                node.append(None)
+        elif not isinstance(node, dict):
+            return f"{where} is not a section here, so it has no key {key!r}"
+        if last:
+            node[key] = value
+        else:
+            nxt = path[depth + 1]
+            child = node[key] if isinstance(key, int) else node.get(key)
+            if child is None:
+                # A list entry not in the file starts empty: its own defaults apply.
+                child = [] if isinstance(nxt, int) else {}
+                node[key] = child
+            node = child
+    return None
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,6 +119,25 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             base[k] = v
     return base
+
+
+def _loc_text(loc: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _problem(err: Any, env: Mapping[KeyPath, str]) -> str:
+    """One validation error as ``key.path: message``, naming the variable that set it."""
+    loc: KeyPath = tuple(err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "not a configuration option"
+    source = next((env[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in env), None)
+    if source is None:
+        return f"{_loc_text(loc)}: {message}"
+    hint = ""
+    if err["type"] == "list_type":
+        hint = f' (give the whole list as YAML or JSON, e.g. {source}=\'["a", "b"]\')'
+    return f"{_loc_text(loc)}: {message}{hint} (from the environment variable {source})"
 
 
 def load_config(
@@ -67,11 +150,12 @@ def load_config(
 
     Args:
         path: a YAML file; None means defaults plus environment only.
-        environ: environment to read ``HS_*`` overrides from (default os.environ).
+        environ: environment to read ``HOMESERVER__*`` overrides from (default os.environ).
         overrides: values that win over both (used by tests and the CLI).
 
     Raises:
-        ConfigError: with every problem found, each with its key path.
+        ConfigError: with every problem found, each with its key path (and the
+            environment variable, when one set it).
     """
     data: dict[str, Any] = {}
     if path is not None:
@@ -88,17 +172,23 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ConfigError([f"{path}: the top level must be a mapping"])
         data = loaded
-    _merge(data, _env_overrides(os.environ if environ is None else environ))
+    environ = os.environ if environ is None else environ
+    env = _env_settings(environ)
+    problems = []
+    # Shorter paths first: HOMESERVER__LISTENERS='[...]' before HOMESERVER__LISTENERS__0__PORT.
+    for key_path, name in sorted(env.items(), key=lambda item: len(item[0])):
+        value = _env_value(environ[name])
+        why = _set(data, key_path, value)
+        if why is not None:
+            problems.append(f"{_loc_text(key_path)}: {why} (from the environment variable {name})")
+    if problems:
+        raise ConfigError(problems)
     if overrides:
         _merge(data, overrides)
     try:
         return Config.model_validate(data)
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"{loc}: {err['msg']}")
-        raise ConfigError(problems) from e
+        raise ConfigError([_problem(err, env) for err in e.errors()]) from e
 
 
 def _yaml_scalar(value: Any) -> str:
@@ -168,11 +258,21 @@ def config_docs() -> str:
         "Generated from `homeserver/config/model.py` by `homeserver config-docs`; a test keeps",
         "it in sync. `homeserver init` writes a commented `homeserver.yaml` with the same text.",
         "",
-        "Every key can also be set from the environment: `HS_<KEY>` with `__` between nesting",
-        "levels, e.g. `HS_SERVER_NAME=example.org`, `HS_REGISTRATION__ENABLED=true`,",
-        "`HS_DATABASE__URL=postgresql://...`. Values are parsed as YAML scalars;",
-        "environment values win over the file. Unknown keys are errors, and every error is",
-        "reported at once with its key path (`homeserver check-config`).",
+        "Every key can also be set from the environment: `HOMESERVER__<KEY>`, with `__` between",
+        "nesting levels, e.g. `HOMESERVER__SERVER_NAME=example.org`,",
+        "`HOMESERVER__REGISTRATION__ENABLED=true`, `HOMESERVER__DATABASE__URL=postgresql://...`.",
+        "Values are read as YAML, so a list or a section can be given whole, in YAML or JSON:",
+        "`HOMESERVER__ADMINS='[\"@alice:example.org\"]'`,",
+        "`HOMESERVER__LISTENERS='[{port: 8008}, {port: 8448, resources: [federation]}]'`.",
+        "A number between `__` names one entry of a list, counted from 0:",
+        "`HOMESERVER__LISTENERS__0__PORT=8009` changes the first listener (the next number",
+        "after the last entry adds one). Environment values win over the file. Unknown keys",
+        "are errors, and every error is reported at once with its key path and, for a value",
+        "from the environment, the variable's name (`homeserver check-config`). The file to",
+        "read is `--config`, else `$HOMESERVER_CONFIG`, else `data/homeserver.yaml`.",
+        "",
+        "Variables named `HS_<KEY>` (the old prefix) are still read, with a warning,",
+        "when `<KEY>` starts with a top-level option; other `HS_*` variables are ignored.",
         "",
         "## Top level",
         "",
@@ -237,7 +337,8 @@ def dump_example(config: Config) -> str:
     out = [
         "# Homeserver configuration. Every option is listed with its current value.",
         "# Reference: docs/config.md (or `homeserver config-docs`). Any key can be",
-        "# overridden from the environment, e.g. HS_SERVER_NAME or HS_DATABASE__URL.",
+        "# overridden from the environment, e.g. HOMESERVER__SERVER_NAME or",
+        "# HOMESERVER__DATABASE__URL (docs/config.md).",
         "",
     ]
     _dump_model(config, "", out)

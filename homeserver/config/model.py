@@ -57,6 +57,27 @@ class DatabaseConfig(Section):
     pool_min: int = Field(2, ge=1, description="PostgreSQL pool: minimum connections.")
     pool_max: int = Field(10, ge=1, description="PostgreSQL pool: maximum connections.")
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        # The forms storage/db/open.py opens; anything else would fail only at start-up.
+        if v.startswith(("postgresql://", "postgres://")):
+            return v
+        scheme, sep, _ = v.partition("://")
+        if sep and scheme != "sqlite":
+            raise ValueError(
+                f"unsupported database {scheme!r}: use 'sqlite:///path/to/file.db' or "
+                "'postgresql://user:password@host:5432/dbname'"
+            )
+        if v.startswith("sqlite:") and not v.startswith("sqlite:///"):
+            raise ValueError(
+                "a SQLite URL is 'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db'"
+            )
+        path = v.removeprefix("sqlite:///").split("?", 1)[0]
+        if path in ("", ":memory:"):
+            raise ValueError("SQLite needs a database file (the data must outlive the process)")
+        return v
+
 
 class RateLimit(Section):
     per_second: float = Field(description="Tokens added per second.", gt=0)

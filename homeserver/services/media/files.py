@@ -14,12 +14,15 @@ never removes bytes another id still uses; the space is freed with the last
 name. Where hard links are not possible the upload is stored as its own copy.
 Files are written under ``tmp/`` and renamed into place, so a reader never
 sees half a file; ``tmp/`` is on the same filesystem, so the rename is atomic.
+The store belongs to one server process, so at start-up nothing in ``tmp/`` is
+in flight: what a killed process left there (``up-*``, ``th-*``) is removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -36,6 +39,11 @@ MEDIA_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _ALPHABET = string.ascii_letters
 #: Bytes gathered before one write to disk (bounds the memory of an upload).
 _WRITE_BATCH = 1024 * 1024
+#: Name prefixes of the files this module writes in ``tmp/``: uploads (and their
+#: ``.link`` names) and thumbnails.
+_TEMP_PREFIXES = ("up-", "th-")
+
+logger = logging.getLogger(__name__)
 
 
 class BodyTooLarge(Exception):
@@ -67,9 +75,19 @@ class MediaFiles:
         self.tmp = root / "tmp"
 
     def setup(self) -> None:
-        """Creates the store directories (blocking; call at start-up)."""
+        """Creates the store directories and removes the temporary files a killed
+        process left in ``tmp/`` (blocking; call at start-up, before any upload)."""
         for sub in ("local_content", "local_thumbnails", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        removed = 0
+        with os.scandir(self.tmp) as entries:
+            for entry in entries:
+                # Only our own names: anything else someone put there is left alone.
+                if entry.name.startswith(_TEMP_PREFIXES) and entry.is_file(follow_symlinks=False):
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
+        if removed:
+            logger.info("removed %d unfinished uploads or thumbnails from %s", removed, self.tmp)
 
     def content_path(self, media_id: str) -> Path:
         if not MEDIA_ID_RE.match(media_id):
