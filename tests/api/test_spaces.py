@@ -216,3 +216,20 @@ async def test_hierarchy_random_params_never_500(
     if resp.status >= 400:
         body = await resp.json()
         assert isinstance(body["errcode"], str)
+
+
+async def test_hierarchy_does_not_follow_children_of_plain_rooms(client: Client) -> None:
+    alice = await new_user(client, "alice")
+    space = await new_space(alice, "Top")
+    room = await alice.create_room(name="R2", preset="public_chat")
+    behind = await alice.create_room(name="R5", preset="public_chat")
+    await add_child(alice, space, room)
+    # Only spaces have children: this link is ignored (Complement's R2 -> R5).
+    await add_child(alice, room, behind)
+    _, body = await hierarchy(alice, space)
+    assert [r["room_id"] for r in body["rooms"]] == [space, room]
+    assert body["rooms"][1]["children_state"] == []
+    # Asked about the plain room itself, its children are not listed either.
+    _, body = await hierarchy(alice, room)
+    assert [r["room_id"] for r in body["rooms"]] == [room]
+    assert body["rooms"][0]["children_state"] == []

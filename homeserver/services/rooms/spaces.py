@@ -1,6 +1,8 @@
 """``GET /rooms/{roomId}/hierarchy``: walking a space's ``m.space.child`` tree.
 
-The walk is depth first from the requested room. A child counts only when
+The walk is depth first from the requested room. Only spaces (create
+content ``type: m.space``) have children: the ``m.space.child`` events of
+any other room are neither listed nor followed. A child counts only when
 its ``m.space.child`` content has a non-empty ``via`` list (and, with
 ``suggested_only``, ``suggested: true``); children are visited in the
 spec's order: ``order`` (when a valid string), then the child event's
@@ -36,6 +38,7 @@ DEFAULT_MAX_DEPTH = 10
 MAX_DEPTH = 50
 #: The walk stops after this many rooms (resource bound).
 MAX_ROOMS = 1000
+SPACE_ROOM_TYPE = "m.space"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +131,12 @@ class SpaceHierarchy:
         stack: list[tuple[RoomSnapshot, int]] = [(root, 0)]
         while stack and len(out) < MAX_ROOMS:
             snapshot, depth = stack.pop()
-            children = await self._children(snapshot, suggested_only)
             chunk = await room_summary(self._rooms, snapshot)
+            # Only spaces have children: a room's m.space.child events are
+            # not followed (nor listed), as Synapse does.
+            children = []
+            if chunk.get("room_type") == SPACE_ROOM_TYPE:
+                children = await self._children(snapshot, suggested_only)
             chunk["children_state"] = [_stripped(c) for c in children]
             out.append(chunk)
             if depth >= max_depth:
