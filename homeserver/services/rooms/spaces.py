@@ -134,7 +134,7 @@ class SpaceHierarchy:
             chunk = await room_summary(self._rooms, snapshot)
             # Only spaces have children: a room's m.space.child events are
             # not followed (nor listed), as Synapse does.
-            children = []
+            children: list[PDU] = []
             if chunk.get("room_type") == SPACE_ROOM_TYPE:
                 children = await self._children(snapshot, suggested_only)
             chunk["children_state"] = [_stripped(c) for c in children]
