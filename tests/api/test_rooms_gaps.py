@@ -155,6 +155,9 @@ async def test_messages_to_token_stops_the_page(client: Client) -> None:
     await alice.send(room, "c")
     _, page = await _messages(alice, room, dir="b", to=stop, limit=50)
     assert _bodies(page["chunk"]) == ["c", "b"]
+    # As Synapse: a page with events has ``end``; the one after it is empty.
+    _, page = await _messages(alice, room, dir="b", to=stop, limit=50, **{"from": page["end"]})
+    assert page["chunk"] == []
     assert "end" not in page
 
 
@@ -561,3 +564,28 @@ async def test_state_and_membership_random_bodies_never_500(
     assert resp.status < 500
     if resp.status >= 400:
         assert isinstance((await resp.json())["errcode"], str)
+
+
+async def test_messages_last_page_with_events_has_end(client: Client) -> None:
+    # Complement's TestRoomImageRoundtrip: the one match of the whole room
+    # comes with an ``end``; only a page past every match has none.
+    alice = await new_user(client, "alice")
+    room = await alice.create_room()
+    await alice.send(room, "test")
+    await alice.ok(
+        "PUT",
+        f"/rooms/{room}/send/m.room.message/img1",
+        {"msgtype": "m.file", "body": "test.png", "url": "mxc://test.local/abc"},
+    )
+    flt = json.dumps({"contains_url": True})
+    _, page = await _messages(alice, room, dir="b", filter=flt)
+    assert [e["content"]["body"] for e in page["chunk"]] == ["test.png"]
+    assert isinstance(page["start"], str)
+    assert isinstance(page["end"], str)
+    _, after = await _messages(alice, room, dir="b", filter=flt, **{"from": page["end"]})
+    assert after["chunk"] == []
+    assert "end" not in after
+    # Nothing matching at all: no ``end``.
+    _, none = await _messages(alice, room, dir="b", filter=json.dumps({"types": ["x.none"]}))
+    assert none["chunk"] == []
+    assert "end" not in none

@@ -306,6 +306,8 @@ class RoomReader:
         chunk: list[VisibleEvent] = []
         cursor = from_key
         exhausted = False
+        #: some event of the range passed the filter (visible or not)
+        matched = False
         for _ in range(_MAX_ROUNDS):
             page_size = limit + 1 if not chunk else limit * 2
             async with self._db.read() as conn:
@@ -319,6 +321,7 @@ class RoomReader:
                 )
             exhausted = len(page) < page_size
             wanted = [e for e in page if event_filter.matches(e.pdu)]
+            matched = matched or bool(wanted)
             visible = await self._visibility.filter(
                 requester.user_id, wanted, currently_joined=joined
             )
@@ -335,8 +338,11 @@ class RoomReader:
                     break
             if exhausted or len(chunk) >= limit:
                 break
+        # Synapse leaves ``end`` out only when the range held no event the
+        # filter matches; a last page with events still has one, and the
+        # request after it comes back empty and without ``end``.
         return await self._messages_response(
-            requester, start_token, chunk, cursor, exhausted, event_filter
+            requester, start_token, chunk, cursor, exhausted and not matched, event_filter
         )
 
     async def _messages_response(
@@ -345,11 +351,11 @@ class RoomReader:
         start_token: str,
         chunk: list[VisibleEvent],
         cursor: TopoKey,
-        exhausted: bool,
+        done: bool,
         event_filter: RoomEventFilter,
     ) -> JsonDict:
         body: JsonDict = {"start": start_token, "chunk": await self.serialize(requester, chunk)}
-        if not exhausted:
+        if not done:
             body["end"] = _token(cursor)
         if event_filter.lazy_load_members and chunk:
             body["state"] = await self._members_for(requester, chunk)
