@@ -356,7 +356,7 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
         "--config",
         "-c",
         metavar="PATH",
-        help=(f"configuration file (default: ${CONFIG_FILE_ENV}, else {_default_config_path()})"),
+        help=f"configuration file (default: ${CONFIG_FILE_ENV}, else {_default_config_path()})",
     )
 
 
