@@ -397,3 +397,42 @@ async def test_search_random_bodies_never_500(
 async def test_search_random_terms_never_500(searcher: User, term: str) -> None:
     result = await search(searcher, term)
     assert result["count"] >= len(result["results"])
+
+
+async def test_search_full_pages_have_next_batch_until_an_empty_one(client: Client) -> None:
+    # Complement's "Can back-paginate search results": 20 hits, pages of 10.
+    alice = await new_user(client, "alice")
+    room_id = await alice.create_room()
+    sent = [await alice.send(room_id, f"Message number {i}") for i in range(20)]
+    criteria: dict[str, Any] = {"order_by": "recent", "filter": {"limit": 10, "rooms": [room_id]}}
+    first = await search(alice, "Message", **criteria)
+    assert (first["count"], ids(first)) == (20, sent[::-1][:10])
+    second = await search(alice, "Message", first["next_batch"], **criteria)
+    assert (second["count"], ids(second)) == (20, sent[::-1][10:])
+    third = await search(alice, "Message", second["next_batch"], **criteria)
+    assert (third["count"], third["results"]) == (20, [])
+    assert "next_batch" not in third
+    # A single hit filling a page of one also has a next_batch.
+    one = await search(alice, "number 4", filter={"limit": 1, "rooms": [room_id]})
+    assert ids(one) == [sent[4]]
+    assert "next_batch" in one
+
+
+async def test_search_count_leaves_out_what_came_after_leaving(client: Client) -> None:
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room(preset="public_chat")
+    await bob.join(room_id)
+    seen = await alice.send(room_id, "会议 before leaving")
+    await bob.ok("POST", f"/rooms/{room_id}/leave", {})
+    for i in range(3):
+        await alice.send(room_id, f"会议 after leaving {i}")
+    result = await search(bob, "会议")
+    assert (ids(result), result["count"]) == ([seen], 1)
+    # Forgotten: nothing at all.
+    await bob.ok("POST", f"/rooms/{room_id}/forget", {})
+    result = await search(bob, "会议")
+    assert (ids(result), result["count"]) == ([], 0)
+    # Back in the room, the history is searchable again.
+    await bob.join(room_id)
+    assert (await search(bob, "会议"))["count"] == 4

@@ -134,3 +134,29 @@ async def test_query_needs_every_token_and_honours_senders(db: Database) -> None
         assert await store.count(conn, query("plan", not_senders=["@a:test.local"])) == 0
         assert await store.count(conn, query("plan", types=["m.room.name"])) == 0
         assert await store.count(conn, query("plan", room_ids=[])) == 0
+
+
+async def test_room_bounds_stop_a_room_at_a_stream_ordering(db: Database) -> None:
+    store = SearchStore()
+    texts = [
+        IndexedText(
+            event_id=await insert_event(db, i, "m.room.message", {"body": f"budget {i}"}),
+            room_id=ROOM,
+            stream_ordering=i,
+            sender="@a:test.local",
+            type="m.room.message",
+            key="content.body",
+            tokens=document_tokens(f"budget {i}"),
+        )
+        for i in range(1, 6)
+    ]
+    async with db.write() as txn:
+        await store.index(txn, texts)
+    bounded = query("budget", room_bounds={ROOM: 3}, order_by="recent")
+    async with db.read() as conn:
+        assert await store.count(conn, bounded) == 3
+        page = await store.search(conn, bounded, after=None, limit=10)
+        assert [h.stream_ordering for h in page] == [3, 2, 1]
+        other_room = query("budget", room_ids=[ROOM, "!other:test.local"])
+        assert await store.count(conn, other_room) == 5
+        assert await store.count(conn, query("budget", room_bounds={"!other:test.local": 0})) == 5

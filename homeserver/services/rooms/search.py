@@ -16,8 +16,12 @@ Searching:
 - every query token must match; ``order_by`` ``rank`` sorts by score (share
   of the text made of query tokens), then newest; ``recent`` newest first;
 - ``next_batch`` is the sort key of the last hit looked at, so pages never
-  repeat or skip a hit; ``count`` is the number of index matches before
-  history visibility (the spec calls it approximate);
+  repeat or skip a hit; a full page always has one (as Synapse: the page
+  after the last hit is then empty and has none);
+- ``count`` is the number of index matches before history visibility (the
+  spec calls it approximate), but never one the searcher cannot have seen
+  for lack of membership: in a room they left, only matches up to their
+  leave count; forgotten rooms are not searched;
 - ``event_context``, ``include_state`` and ``groupings`` are served from the
   room read paths.
 """
@@ -298,19 +302,22 @@ class SearchService:
             raise BadJson("'search_term' is too long")
         user_id = requester.user_id
         async with self._db.read() as conn:
-            rooms = await self._store.rooms_ever_joined(conn, user_id)
+            bounds = await self._store.searchable_rooms(conn, user_id)
+        rooms = list(bounds)
         if crit.rooms is not None:
             wanted = set(crit.rooms)
             rooms = [r for r in rooms if r in wanted]
         excluded = set(crit.not_rooms)
+        rooms = [r for r in rooms if r not in excluded]
         query = SearchQuery(
             tokens=tokens,
-            room_ids=[r for r in rooms if r not in excluded],
+            room_ids=rooms,
             keys=crit.keys,
             types=crit.event_types(),
             senders=crit.senders,
             not_senders=crit.not_senders,
             order_by=crit.order_by,
+            room_bounds={r: b for r in rooms if (b := bounds[r]) is not None},
         )
         async with self._db.read() as conn:
             count = await self._store.count(conn, query)
@@ -338,22 +345,23 @@ class SearchService:
         cursor: tuple[int, int] | None,
         limit: int,
     ) -> tuple[list[tuple[SearchHit, VisibleEvent]], SearchHit | None]:
-        """Up to ``limit`` visible hits after ``cursor``, and the last hit looked
-        at when there may be more (None when the index has no more)."""
+        """Up to ``limit`` visible hits after ``cursor``, and the hit the next
+        page starts after: the last one looked at when the page is full (as
+        Synapse, which may mean one last empty page) or when the index was
+        not read to its end; None otherwise."""
         found: list[tuple[SearchHit, VisibleEvent]] = []
         for _ in range(_MAX_ROUNDS):
             page_size = max(limit - len(found), 1) * 2
             async with self._db.read() as conn:
                 page = await self._store.search(conn, query, after=cursor, limit=page_size)
             visible = await self._visible(user_id, page)
-            for index, hit in enumerate(page):
+            for hit in page:
                 cursor = hit.cursor
                 seen = visible.get(hit.event_id)
                 if seen is not None:
                     found.append((hit, seen))
                 if len(found) >= limit:
-                    more = index < len(page) - 1 or len(page) == page_size
-                    return found, hit if more else None
+                    return found, hit
             if len(page) < page_size:
                 return found, None
         return found, page[-1] if page else None

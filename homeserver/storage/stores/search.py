@@ -15,7 +15,7 @@ made mostly of the query scores highest.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from homeserver.storage.db import Connection
 
@@ -46,6 +46,9 @@ class SearchQuery:
     not_senders: Sequence[str] = ()
     #: "rank" (score, then newest) or "recent" (newest first)
     order_by: str = "rank"
+    #: rooms of ``room_ids`` whose matches stop at this stream ordering
+    #: (inclusive): rooms the searcher left see nothing after the leave
+    room_bounds: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +120,36 @@ class SearchStore:
             await txn.execute("DELETE FROM event_search_tokens WHERE event_id = $1", event_id)
             await txn.execute("DELETE FROM event_search WHERE event_id = $1", event_id)
 
-    async def rooms_ever_joined(self, conn: Connection, user_id: str) -> list[str]:
-        """The rooms the user is or once was joined to."""
+    async def searchable_rooms(self, conn: Connection, user_id: str) -> dict[str, int | None]:
+        """The rooms the user is or once was joined to and has not forgotten.
+
+        Returns:
+            room id → the stream ordering of the user's latest membership
+            when it is not a join (nothing after it was theirs to see), or
+            None while they are joined.
+        """
         rows = await conn.fetch(
-            "SELECT DISTINCT room_id FROM room_memberships "
-            "WHERE user_id = $1 AND membership = 'join' ORDER BY room_id",
+            "SELECT room_id, membership, stream_ordering, forgotten FROM room_memberships "
+            "WHERE user_id = $1 ORDER BY stream_ordering",
             user_id,
         )
-        return [str(r[0]) for r in rows]
+        ever_joined: set[str] = set()
+        latest: dict[str, tuple[str, int, bool]] = {}
+        for r in rows:
+            room_id = str(r["room_id"])
+            if r["membership"] == "join":
+                ever_joined.add(room_id)
+            latest[room_id] = (
+                str(r["membership"]),
+                int(r["stream_ordering"]),
+                bool(r["forgotten"]),
+            )
+        out: dict[str, int | None] = {}
+        for room_id in sorted(ever_joined):
+            membership, stream_ordering, forgotten = latest[room_id]
+            if not forgotten:
+                out[room_id] = None if membership == "join" else stream_ordering
+        return out
 
     def _matches(self, query: SearchQuery, args: _Args) -> str:
         """SQL selecting ``event_id, stream_ordering, room_id, score`` of every match."""
@@ -134,7 +159,7 @@ class SearchStore:
             "SELECT t.event_id, MAX(t.stream_ordering) AS stream_ordering, "
             "SUM(t.occurrences) AS hits FROM event_search_tokens t "
             f"WHERE t.token IN ({args.many(query.tokens)}) "
-            f"AND t.room_id IN ({args.many(query.room_ids)}) "
+            f"AND {self._rooms_condition(query, args)} "
             f"GROUP BY t.event_id HAVING COUNT(*) = {args.add(len(query.tokens))}"
             ") m JOIN event_search d ON d.event_id = m.event_id "
             "JOIN events e ON e.event_id = m.event_id "
@@ -149,6 +174,19 @@ class SearchStore:
         if query.not_senders:
             sql += f" AND d.sender NOT IN ({args.many(query.not_senders)})"
         return sql
+
+    @staticmethod
+    def _rooms_condition(query: SearchQuery, args: _Args) -> str:
+        """``t.room_id`` among the query's rooms, bounded ones up to their bound."""
+        unbounded = [r for r in query.room_ids if r not in query.room_bounds]
+        terms = [f"t.room_id IN ({args.many(unbounded)})"] if unbounded else []
+        for room_id in query.room_ids:
+            bound = query.room_bounds.get(room_id)
+            if bound is not None:
+                terms.append(
+                    f"(t.room_id = {args.add(room_id)} AND t.stream_ordering <= {args.add(bound)})"
+                )
+        return "(" + " OR ".join(terms) + ")"
 
     @staticmethod
     def _empty(query: SearchQuery) -> bool:
