@@ -511,6 +511,29 @@ class RetentionConfig(Section):
     purge_interval_ms: int = Field(3_600_000, ge=1000, description="How often the purge job runs.")
 
 
+class ServerNoticesConfig(Section):
+    system_mxid_localpart: str = Field(
+        "_server",
+        description=(
+            "Localpart of the user that sends server notices (admin API "
+            "send_server_notice). Nobody may register it."
+        ),
+    )
+    system_mxid_display_name: str = Field(
+        "Server Notices", description="Display name of the server notices user."
+    )
+    room_name: str = Field("Server Notices", description="Name of each user's notices room.")
+
+    @field_validator("system_mxid_localpart")
+    @classmethod
+    def _localpart(cls, v: str) -> str:
+        from homeserver.core.ids import is_valid_localpart
+
+        if not v or not is_valid_localpart(v):
+            raise ValueError("must be a valid user id localpart (a-z, 0-9, '._=-/+')")
+        return v
+
+
 class Config(Section):
     server_name: str = Field(
         "localhost", description="The domain in user ids (@user:server_name). Cannot change later."
@@ -557,6 +580,10 @@ class Config(Section):
     )
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig, description="Message retention and purging."
+    )
+    server_notices: ServerNoticesConfig = Field(
+        default_factory=ServerNoticesConfig,
+        description="Server notices: messages from the server to one user (Synapse's admin API).",
     )
     admins: list[str] = Field(
         default_factory=list,

@@ -191,6 +191,7 @@ async def build_services(
     # A new displayname or avatar is sent to every room the user is joined to.
     profiles.on_profile_changed.append(ProfilePropagator(db, rooms).on_profile_changed)
     account = AccountService(db, passwords, devices)
+    tags = TagService(account_data)
     admin = build_admin(
         db,
         clock,
@@ -205,6 +206,7 @@ async def build_services(
         directory_store=directory_store,
         ratelimiter=ratelimiter,
         media=media,
+        tags=tags,
     )
     await admin.users.load_ratelimit_overrides()
     delayed_events = DelayedEvents(
@@ -288,7 +290,7 @@ async def build_services(
         openid=OpenIdTokens(db, clock),
         delayed_events=delayed_events,
         retention=retention,
-        tags=TagService(account_data),
+        tags=tags,
         user_directory=user_directory,
         thirdparty=thirdparty,
         room_summary=RoomSummaryService(rooms, directory),

@@ -16,6 +16,7 @@ from homeserver.api.http import (
     get_str,
     json_object,
     json_response,
+    requester,
     services,
 )
 from homeserver.api.routing import Auth, Handler, Route
@@ -176,8 +177,22 @@ async def send_server_notice(request: web.Request) -> web.Response:
     """POST /_synapse/admin/v1/send_server_notice
 
     - ``user_id`` (local) gets ``content`` (``type``, default
-      m.room.message; ``state_key`` for a state event) in their notices room.
+      m.room.message; ``state_key`` for a state event) in their notices room,
+      sent by the server notices user.
     """
+    return await _send_server_notice(request, None)
+
+
+async def send_server_notice_txn(request: web.Request) -> web.Response:
+    """PUT /_synapse/admin/v1/send_server_notice/{txnId}
+
+    - As the POST form, sent once per transaction id and admin device: a
+      retry answers the first ``event_id``.
+    """
+    return await _send_server_notice(request, request.match_info["txnId"])
+
+
+async def _send_server_notice(request: web.Request, txn_id: str | None) -> web.Response:
     svc = services(request)
     body = await json_object(request)
     raw_user = get_str(body, "user_id", required=True)
@@ -195,16 +210,16 @@ async def send_server_notice(request: web.Request) -> web.Response:
     state_key = get_str(body, "state_key")
     if state_key is None and event_type == "m.room.message" and "msgtype" not in content:
         raise BadJson("'content' of a message needs a 'msgtype'")
-    event_id = await svc.admin.notices.send(user_id, content, event_type, state_key)
+    admin = requester(request)
+    event_id = await svc.admin.notices.send(
+        user_id,
+        content,
+        event_type,
+        state_key,
+        txn_scope=(admin.user_id, admin.device_id or ""),
+        txn_id=txn_id,
+    )
     return json_response({"event_id": event_id})
-
-
-async def send_server_notice_txn(request: web.Request) -> web.Response:
-    """PUT /_synapse/admin/v1/send_server_notice/{txnId}
-
-    - As the POST form.
-    """
-    return await send_server_notice(request)
 
 
 # --- background updates ---------------------------------------------------------------

@@ -26,6 +26,7 @@ from homeserver.services.profiles import ProfileService
 from homeserver.services.push.pushers import PusherService
 from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.rooms import Rooms
+from homeserver.services.tags import TagService
 from homeserver.storage.db import Database
 from homeserver.storage.stores.directory import DirectoryStore
 
@@ -59,6 +60,7 @@ def build_admin(
     directory_store: DirectoryStore,
     ratelimiter: RateLimiter | None = None,
     media: MediaService | None = None,
+    tags: TagService | None = None,
 ) -> Admin:
     room_admin = RoomAdmin(db, clock, config.server_name, rooms, directory_store)
     return Admin(
@@ -76,7 +78,9 @@ def build_admin(
             ratelimiter,
         ),
         rooms=room_admin,
-        notices=ServerNotices(db, config.server_name, rooms, registration),
+        notices=ServerNotices(
+            db, config.server_name, rooms, registration, config.server_notices, tags
+        ),
         registration_tokens=RegistrationTokenAdmin(db),
         reports=ReportAdmin(db, clock, rooms, room_admin),
         media=None if media is None else MediaAdmin(db, media, config.server_name),

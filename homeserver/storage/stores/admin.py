@@ -358,6 +358,13 @@ class AdminStore:
         )
         return value
 
+    async def is_notice_room(self, conn: Connection, room_id: str) -> bool:
+        """Whether the room is (or was) some user's server notices room."""
+        found = await conn.fetchval(
+            "SELECT 1 FROM server_notice_rooms WHERE room_id = $1 LIMIT 1", room_id
+        )
+        return found is not None
+
     async def set_notice_room(self, txn: Connection, user_id: str, room_id: str) -> None:
         await txn.execute(
             "INSERT INTO server_notice_rooms (user_id, room_id) VALUES ($1, $2) "

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.api.admin.admin_helpers import A1, Client, new_admin
-from tests.api.rooms_helpers import new_user
+from tests.api.rooms_helpers import User, new_user
+
+JsonDict = dict[str, Any]
 
 
 async def test_registration_tokens_crud(client: Client) -> None:
@@ -69,6 +73,77 @@ async def test_server_notice_reaches_user(client: Client) -> None:
         "POST", f"{A1}/send_server_notice", {**body, "user_id": "@x:other.org"}
     )
     assert (status, data["errcode"]) == (400, "M_INVALID_PARAM")
+
+
+async def _notice_invite(bob: User) -> tuple[str, JsonDict]:
+    invited = (await bob.ok("GET", "/sync"))["rooms"]["invite"]
+    assert len(invited) == 1
+    room_id = next(iter(invited))
+    return room_id, invited[room_id]
+
+
+async def test_server_notice_comes_from_server_user(client: Client) -> None:
+    """Synapse's system localpart (``_server``) sends the invite and the notice;
+    the room is tagged m.server_notice, and nobody may register that user."""
+    admin = await new_admin(client)
+    bob = await new_user(client, "bob")
+    body = {"user_id": bob.user_id, "content": {"msgtype": "m.text", "body": "hello"}}
+    await admin.ok("POST", f"{A1}/send_server_notice", body)
+    room_id, invite = await _notice_invite(bob)
+    senders = {e["sender"] for e in invite["invite_state"]["events"]}
+    assert senders == {"@_server:test.local"}
+    await bob.join(room_id)
+    messages = await bob.ok("GET", f"/rooms/{room_id}/messages?dir=b&limit=5")
+    notice = [e for e in messages["chunk"] if e["content"].get("body") == "hello"]
+    assert notice[0]["sender"] == "@_server:test.local"
+    tags = await bob.ok("GET", f"/user/{bob.user_id}/rooms/{room_id}/tags")
+    assert tags == {"tags": {"m.server_notice": {}}}
+    status, data = await bob.request("GET", "/register/available?username=_server")
+    assert (status, data["errcode"]) == (400, "M_USER_IN_USE")
+
+
+async def test_server_notice_localpart_is_configurable(client_for: Any) -> None:
+    client = await client_for(
+        server_notices={"system_mxid_localpart": "notices", "room_name": "Alerts"}
+    )
+    admin = await new_admin(client)
+    bob = await new_user(client, "bob")
+    body = {"user_id": bob.user_id, "content": {"msgtype": "m.text", "body": "hello"}}
+    await admin.ok("POST", f"{A1}/send_server_notice", body)
+    _, invite = await _notice_invite(bob)
+    events = invite["invite_state"]["events"]
+    assert {e["sender"] for e in events} == {"@notices:test.local"}
+
+
+async def test_server_notice_txn_is_idempotent(client: Client) -> None:
+    admin = await new_admin(client)
+    bob = await new_user(client, "bob")
+    body = {"user_id": bob.user_id, "content": {"msgtype": "m.text", "body": "once"}}
+    first = await admin.ok("PUT", f"{A1}/send_server_notice/txn1", body)
+    again = await admin.ok("PUT", f"{A1}/send_server_notice/txn1", body)
+    other = await admin.ok("PUT", f"{A1}/send_server_notice/txn2", body)
+    assert first["event_id"] == again["event_id"] != other["event_id"]
+    room_id, _ = await _notice_invite(bob)
+    await bob.join(room_id)
+    messages = await bob.ok("GET", f"/rooms/{room_id}/messages?dir=b&limit=20")
+    bodies = [e["content"].get("body") for e in messages["chunk"]]
+    assert bodies.count("once") == 2
+
+
+async def test_server_notice_invite_cannot_be_rejected(client: Client) -> None:
+    admin = await new_admin(client)
+    bob = await new_user(client, "bob")
+    body = {"user_id": bob.user_id, "content": {"msgtype": "m.text", "body": "hi"}}
+    await admin.ok("POST", f"{A1}/send_server_notice", body)
+    room_id, _ = await _notice_invite(bob)
+    status, data = await bob.request("POST", f"/rooms/{room_id}/leave", {})
+    assert (status, data["errcode"]) == (403, "M_CANNOT_LEAVE_SERVER_NOTICE_ROOM")
+    # Once joined, leaving is allowed; the next notice invites back to the same room.
+    await bob.join(room_id)
+    await bob.ok("POST", f"/rooms/{room_id}/leave", {})
+    await admin.ok("POST", f"{A1}/send_server_notice", body)
+    again, _ = await _notice_invite(bob)
+    assert again == room_id
 
 
 async def test_background_updates_status(client: Client) -> None:

@@ -211,4 +211,4 @@ async def test_server_version_and_username_available(client: Client) -> None:
     assert await admin.ok("GET", f"{A1}/username_available?username=free") == {"available": True}
     status, data = await admin.request("GET", f"{A1}/username_available?username=root")
     assert (status, data["errcode"]) == (400, "M_USER_IN_USE")
-    assert services_of(client).admin.notices.system_user_id == "@server:test.local"
+    assert services_of(client).admin.notices.system_user_id == "@_server:test.local"
