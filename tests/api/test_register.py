@@ -33,6 +33,33 @@ async def test_register_without_auth_returns_flows(client: Client) -> None:
     assert body["params"] == {}
 
 
+async def test_register_empty_body_returns_flows(client: Client) -> None:
+    """``{}`` is how clients discover the flows: 401, as Synapse answers."""
+    resp = await client.post(REGISTER, json={})
+    body = await resp.json()
+    assert resp.status == 401
+    assert body["flows"] == [{"stages": ["m.login.dummy"]}]
+    assert isinstance(body["session"], str)
+
+
+async def test_register_without_password_returns_flows_then_missing_param(
+    client: Client,
+) -> None:
+    first = await client.post(REGISTER, json={"username": "bob"})
+    assert first.status == 401
+    session = (await first.json())["session"]
+    auth = {"type": "m.login.dummy", "session": session}
+    resp = await client.post(REGISTER, json={"username": "bob", "auth": auth})
+    assert resp.status == 400
+    assert (await resp.json())["errcode"] == "M_MISSING_PARAM"
+    # The completed stage stays with the session: adding the password finishes.
+    resp = await client.post(
+        REGISTER, json={"username": "bob", "password": "password-123", "auth": auth}
+    )
+    assert resp.status == 200
+    assert (await resp.json())["user_id"] == "@bob:test.local"
+
+
 async def test_register_completes_with_session_from_first_round(client: Client) -> None:
     first = await client.post(REGISTER, json={"username": "bob", "password": "password-123"})
     session = (await first.json())["session"]

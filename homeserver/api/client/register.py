@@ -55,9 +55,11 @@ async def post_register(request: web.Request) -> web.Response:
     - ``kind=user`` needs ``registration.enabled`` (else 403 M_FORBIDDEN) and
       one UIA flow: ``m.login.registration_token`` when
       ``registration.require_token``, else ``m.login.dummy``.
-    - The username (lower-cased; generated when absent) and the password are
-      checked before UIA starts: M_INVALID_USERNAME, M_USER_IN_USE,
-      M_WEAK_PASSWORD, M_MISSING_PARAM.
+    - The username (lower-cased; generated when absent) and the password,
+      when given, are checked before UIA starts: M_INVALID_USERNAME,
+      M_USER_IN_USE, M_WEAK_PASSWORD. Without a password the answer is still
+      the 401 with the flows (so ``{}`` discovers them); once the auth is
+      complete a missing password is 400 M_MISSING_PARAM.
     - ``type: m.login.application_service`` with an appservice's as_token
       registers ``username`` in its users namespace (M_EXCLUSIVE outside it);
       a normal registration inside an exclusive namespace is M_EXCLUSIVE.
@@ -93,9 +95,8 @@ async def post_register(request: web.Request) -> web.Response:
         auth = get_obj(body, "auth")
         if username is not None:
             await svc.registration.check_username(username.lower())
-        if password is None:
-            raise MissingParam("Missing 'password'")
-        svc.registration.check_password(password)
+        if password is not None:
+            svc.registration.check_password(password)
         flows = [[REGISTRATION_TOKEN]] if config.require_token else [[DUMMY]]
         result = await svc.uia.check(
             auth=auth,
@@ -105,6 +106,10 @@ async def post_register(request: web.Request) -> web.Response:
             clientdict=body,
             description="register a new account",
         )
+        # As Synapse: a body without a password (even ``{}``) still gets the
+        # flows first; the password is only required to finish.
+        if password is None:
+            raise MissingParam("Missing 'password'")
         localpart = username.lower() if username is not None else None
         if localpart is None:
             localpart = svc.registration.generate_localpart()
