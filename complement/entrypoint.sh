@@ -5,7 +5,9 @@
 # - the config is rendered from SERVER_NAME every time;
 # - the signing key and the database are kept;
 # - the federation TLS certificate is remade, signed by the CA Complement mounts
-#   at /complement/ca (ca.crt, ca.key), which may differ between runs.
+#   at /complement/ca (ca.crt, ca.key), which may differ between runs;
+# - the application service registrations are the files Complement copies to
+#   /complement/appservice (one <id>.yaml each) before every start.
 set -eu
 
 : "${SERVER_NAME:?SERVER_NAME must be set}"
@@ -63,6 +65,20 @@ else
     DB_URL="sqlite:///$DATA/homeserver.db"
 fi
 
+# --- application services ----------------------------------------------------------
+# Complement writes one registration per appservice of the blueprint; the
+# directory is absent when the test has none.
+AS_DIR=/complement/appservice
+AS_FILES=""
+if [ -d "$AS_DIR" ]; then
+    for f in "$AS_DIR"/*.yaml; do
+        [ -f "$f" ] || continue
+        AS_FILES="$AS_FILES
+  - '$(printf '%s' "$f" | sed "s/'/''/g")'"
+    done
+fi
+[ -n "$AS_FILES" ] || AS_FILES=" []"
+
 # --- config ----------------------------------------------------------------------
 cat >"$DATA/homeserver.yaml" <<EOF
 server_name: "$SERVER_NAME"
@@ -87,6 +103,7 @@ rate_limits:
   enabled: false
 logging:
   level: ${HOMESERVER_LOG_LEVEL:-INFO}
+app_service_config_files:$AS_FILES
 EOF
 
 exec homeserver run --config "$DATA/homeserver.yaml"
