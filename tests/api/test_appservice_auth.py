@@ -149,6 +149,21 @@ async def test_device_masquerade_acts_as_device_when_it_exists(
     assert (await resp.json())["device_id"] == reg["device_id"]
 
 
+async def test_device_masquerade_needs_no_unstable_flag(client_for: Any, tmp_path: Path) -> None:
+    """Spec v1.17 (MSC4326): ``device_id`` works for every appservice."""
+    client = await _start(client_for, tmp_path)
+    reg = await (await _as_register(client, "bridge_dev")).json()
+    resp = await client.get(
+        WHOAMI,
+        params={"user_id": reg["user_id"], "device_id": reg["device_id"]},
+        headers=auth_header(AS_TOKEN),
+    )
+    assert (await resp.json())["device_id"] == reg["device_id"]
+    resp = await client.get(WHOAMI, params={"device_id": "NOPE"}, headers=auth_header(AS_TOKEN))
+    assert resp.status == 400
+    assert (await resp.json())["errcode"] == "M_UNKNOWN_DEVICE"
+
+
 async def test_as_registration_creates_user_when_in_namespace(
     client_for: Any, tmp_path: Path
 ) -> None:

@@ -3,10 +3,10 @@
 An appservice's requests carry its ``as_token``. They act as its sender user
 unless the ``user_id`` query parameter names another user, which must be a
 local user in its users namespace (or the sender) and must exist (403
-M_FORBIDDEN otherwise). With MSC3202 or MSC4190 enabled in the registration,
-``device_id`` (or ``org.matrix.msc3202.device_id``) names one of that user's
-devices (400 M_UNKNOWN_DEVICE when it has none by that id). Any other token
-goes to the ordinary token service.
+M_FORBIDDEN otherwise). ``device_id`` (spec v1.17, MSC4326; or the unstable
+``org.matrix.msc3202.device_id``) names one of that user's devices (400
+M_UNKNOWN_DEVICE when it has none by that id), for every appservice as in
+Synapse. Any other token goes to the ordinary token service.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class AppserviceAuth:
                 if not await self._accounts.exists(conn, acting):
                     raise Forbidden("Application service has not registered this user")
         device: str | None = None
-        if device_id and (svc.registration.msc3202 or svc.registration.msc4190):
+        if device_id:
             async with self._db.read() as conn:
                 if await self._devices.get(conn, acting, device_id) is None:
                     raise MatrixError(
