@@ -61,3 +61,35 @@ async def test_redact_bad_reason_is_bad_json(client: TestClient[Any, Any]) -> No
     )
     assert status == 400
     assert body["errcode"] == "M_BAD_JSON"
+
+
+async def test_redaction_through_send_endpoint(client: TestClient[Any, Any]) -> None:
+    """Spec v1.18 (MSC4169): PUT /send/m.room.redaction with ``content.redacts``."""
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    for version in ("10", "11"):
+        room_id = await alice.create_room(room_version=version, preset="public_chat")
+        await bob.join(room_id)
+        event_id = await alice.send(room_id, "oops")
+        path = f"/rooms/{room_id}/send/m.room.redaction/s{version}"
+        body = {"redacts": event_id, "reason": "typo"}
+        sent = await alice.ok("PUT", path, body)
+        assert await alice.ok("PUT", path, body) == sent
+        event = await alice.ok("GET", f"/rooms/{room_id}/event/{event_id}")
+        assert event["content"] == {}
+        assert event["unsigned"]["redacted_because"]["event_id"] == sent["event_id"]
+        redaction = await alice.ok("GET", f"/rooms/{room_id}/event/{sent['event_id']}")
+        assert redaction["redacts"] == event_id
+        assert redaction["content"]["reason"] == "typo"
+        # The same power rules as PUT /redact: bob may not redact alice's event.
+        other = await alice.send(room_id, "mine")
+        status, data = await bob.request(
+            "PUT", f"/rooms/{room_id}/send/m.room.redaction/b{version}", {"redacts": other}
+        )
+        assert (status, data["errcode"]) == (403, "M_FORBIDDEN")
+    status, data = await alice.request("PUT", f"/rooms/{room_id}/send/m.room.redaction/m", {})
+    assert (status, data["errcode"]) == (400, "M_MISSING_PARAM")
+    status, data = await alice.request(
+        "PUT", f"/rooms/{room_id}/send/m.room.redaction/i", {"redacts": "nope"}
+    )
+    assert (status, data["errcode"]) == (400, "M_INVALID_PARAM")

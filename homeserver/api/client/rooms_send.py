@@ -10,7 +10,7 @@ from aiohttp import web
 from homeserver.api.client.delayed_events import requested_delay, schedule_from_request
 from homeserver.api.http import json_object, json_response, query_int, requester, services
 from homeserver.api.routing import CLIENT_V3, Auth, Route
-from homeserver.core.errors import InvalidIdentifier, InvalidParam
+from homeserver.core.errors import InvalidIdentifier, InvalidParam, MissingParam
 from homeserver.core.ids import parse_event_id, parse_room_id
 from homeserver.services.requester import Requester
 from homeserver.services.rooms.persist import TxnKey
@@ -52,6 +52,8 @@ async def put_send_event(request: web.Request) -> web.Response:
 
     - Idempotent per (device, path): a retry returns the same event_id.
     - 413 M_TOO_LARGE over 64 KiB; 403 M_FORBIDDEN naming the auth rule.
+    - ``m.room.redaction`` with ``content.redacts`` (spec v1.18, MSC4169) is
+      a redaction as ``PUT /redact`` makes it, in every room version.
     """
     room_id = room_id_param(request)
     event_type = request.match_info["eventType"]
@@ -61,6 +63,18 @@ async def put_send_event(request: web.Request) -> web.Response:
     content = await json_object(request)
     who = requester(request)
     txn = txn_key(request, who, f"/rooms/{room_id}/send/{event_type}/{request.match_info['txnId']}")
+    if event_type == "m.room.redaction":
+        redacts = content.get("redacts")
+        if not isinstance(redacts, str):
+            raise MissingParam("A redaction needs 'redacts' (an event id) in its content")
+        try:
+            target = parse_event_id(redacts)
+        except InvalidIdentifier as e:
+            raise InvalidParam(f"Invalid event id in 'redacts': {e}") from e
+        event_id = await services(request).rooms.redact.redact(
+            who, room_id, target, content.get("reason"), txn
+        )
+        return json_response({"event_id": event_id})
     event_id = await services(request).rooms.send.send_message(
         who, room_id, event_type, content, txn, ts=appservice_ts(request, who)
     )
