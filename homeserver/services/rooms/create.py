@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from signedjson.types import SigningKey
@@ -34,8 +34,10 @@ from homeserver.core.room_versions import SUPPORTED_ROOM_VERSIONS, RoomVersion
 from homeserver.services.clock import Clock
 from homeserver.services.requester import Requester
 from homeserver.services.rooms.build import build_local_event
+from homeserver.services.rooms.invite_permission import invites_blocked
 from homeserver.services.rooms.persist import EventPersister, NewEvent, NewRoom
 from homeserver.services.rooms.send import check_power_levels_content
+from homeserver.services.rooms.stripped import UNSIGNED_KEY, stripped_state
 from homeserver.storage.db import Connection, Database
 from homeserver.storage.stores.profiles import ProfileStore
 from homeserver.storage.stores.rooms import RoomStore
@@ -227,6 +229,12 @@ class RoomCreator:
                     code=Codes.UNKNOWN,
                     status=502,
                 )
+        if request.invite and not requester.is_admin:
+            # Spec v1.18: an invitee who blocks invites is left out; the room
+            # is created all the same.
+            allowed = [u for u in request.invite if not await invites_blocked(self._db, u)]
+            if len(allowed) != len(request.invite):
+                request = replace(request, invite=tuple(allowed))
         preset = request.preset or (
             "public_chat" if request.visibility == "public" else "private_chat"
         )
@@ -341,9 +349,17 @@ class _RoomBuilder:
         self._now = creator_service._clock.time_ms()
 
     def add(
-        self, event_type: str, state_key: str, content: Mapping[str, Any], sender: str | None = None
+        self,
+        event_type: str,
+        state_key: str,
+        content: Mapping[str, Any],
+        sender: str | None = None,
+        unsigned: Mapping[str, Any] | None = None,
     ) -> PDU:
         is_create = event_type == "m.room.create"
+        extra_unsigned = dict(unsigned or {})
+        if (event_type, state_key) in self.state:
+            extra_unsigned["replaces_state"] = self.state[(event_type, state_key)].event_id
         pdu = build_local_event(
             room_version=self.room_version,
             room_id=None if is_create and not self.room_id else self.room_id,
@@ -357,9 +373,7 @@ class _RoomBuilder:
             now_ms=self._now,
             server_name=self._svc._server_name,
             signing_key=self._svc._signing_key,
-            unsigned={"replaces_state": self.state[(event_type, state_key)].event_id}
-            if (event_type, state_key) in self.state
-            else None,
+            unsigned=extra_unsigned or None,
         )
         if is_create and not self.room_id:
             self.room_id = pdu.room_id
@@ -373,4 +387,8 @@ class _RoomBuilder:
         content: JsonDict = {"membership": membership}
         content.update(await self._svc.profile_content(target))
         content.update(extra or {})
-        return self.add("m.room.member", target, content, sender)
+        unsigned_key = UNSIGNED_KEY.get(membership)
+        unsigned = (
+            {unsigned_key: stripped_state(self.state, sender)} if unsigned_key is not None else None
+        )
+        return self.add("m.room.member", target, content, sender, unsigned)

@@ -30,7 +30,9 @@ from homeserver.core.events import PDU
 from homeserver.core.ids import parse_room_alias, parse_room_id, parse_user_id, server_name_of
 from homeserver.services.requester import Requester
 from homeserver.services.rooms.cache import RoomCache, RoomSnapshot
+from homeserver.services.rooms.invite_permission import InviteBlocked, invites_blocked
 from homeserver.services.rooms.send import EventSender, Unchanged
+from homeserver.services.rooms.stripped import UNSIGNED_KEY, stripped_state, stripped_state_keys
 from homeserver.storage.db import Database
 from homeserver.storage.stores.admin import AdminStore
 from homeserver.storage.stores.events import EventStore
@@ -185,8 +187,23 @@ class MembershipService:
             await self._same_as_current(snapshot, sender, target, result or content)
             return result
 
+        unsigned = None
+        unsigned_key = UNSIGNED_KEY.get(membership)
+        if unsigned_key is not None:
+
+            async def unsigned(snapshot: RoomSnapshot) -> Mapping[str, Any]:
+                keys = stripped_state_keys(sender)
+                state = await self._cache.state_pdus(snapshot.state, keys)
+                return {unsigned_key: stripped_state(state, sender)}
+
         return await self._sender.send(
-            sender, room_id, "m.room.member", content, state_key=target, prepare=prepare
+            sender,
+            room_id,
+            "m.room.member",
+            content,
+            state_key=target,
+            prepare=prepare,
+            unsigned=unsigned,
         )
 
     async def _same_as_current(
@@ -323,6 +340,8 @@ class MembershipService:
             )
         await self._refuse_blocked(room_id)
         await self._known_room_or_forbidden(room_id)
+        if not requester.is_admin and await invites_blocked(self._db, target):
+            raise InviteBlocked()
         if requester.is_shadow_banned:
             return  # Synapse: the invite "succeeds" but is never sent.
         profile = await self._invitee_profile(target)

@@ -40,8 +40,10 @@ from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.requester import Requester
 from homeserver.services.rooms.build import auth_keys, build_local_event
 from homeserver.services.rooms.cache import RoomCache, RoomSnapshot
+from homeserver.services.rooms.invite_permission import InviteBlocked, invites_blocked
 from homeserver.services.rooms.locks import RoomLocks
 from homeserver.services.rooms.persist import EventPersister, NewEvent, TxnKey
+from homeserver.services.rooms.stripped import UNSIGNED_KEY, stripped_state, stripped_state_keys
 from homeserver.storage.db import Database
 from homeserver.storage.stores.rooms import RoomStore
 
@@ -186,12 +188,27 @@ class EventSender:
             check_power_levels_content(content, snapshot.room_version)
         if event_type == "m.room.canonical_alias":
             await self._check_canonical_alias(room_id, content)
+        unsigned = None
         if event_type == "m.room.member":
             membership = content.get("membership")
             if membership not in ("join", "invite", "leave", "ban", "knock"):
                 raise BadJson(
                     "m.room.member 'membership' must be join, invite, leave, ban or knock"
                 )
+            if (
+                membership == "invite"
+                and not requester.is_admin
+                and await invites_blocked(self._db, state_key)
+            ):
+                raise InviteBlocked()
+            unsigned_key = UNSIGNED_KEY.get(membership)
+            if unsigned_key is not None:
+
+                async def unsigned(current: RoomSnapshot) -> Mapping[str, Any]:
+                    keys = stripped_state_keys(requester.user_id)
+                    state = await self._cache.state_pdus(current.state, keys)
+                    return {unsigned_key: stripped_state(state, requester.user_id)}
+
         if event_type == "m.room.server_acl":
             check_server_acl_content(content)
 
@@ -216,6 +233,7 @@ class EventSender:
             content,
             state_key=state_key,
             prepare=unchanged,
+            unsigned=unsigned,
         )
         return pdu.event_id
 
@@ -234,6 +252,7 @@ class EventSender:
         prepare: Prepare | None = None,
         apply_redaction: Callable[[PDU, RoomSnapshot], Awaitable[bool]] | None = None,
         ts: int | None = None,
+        unsigned: Callable[[RoomSnapshot], Awaitable[Mapping[str, Any]]] | None = None,
     ) -> PDU:
         """Builds an event on the room's current state and persists it.
 
@@ -246,6 +265,8 @@ class EventSender:
                 or raises ``Unchanged`` to send nothing and return the
                 current event instead.
             apply_redaction: for redactions: whether the target gets redacted.
+            unsigned: called under the room lock; ``unsigned`` data for the
+                event (e.g. an invite's stripped state).
 
         Raises:
             Forbidden: unknown room, or the auth rules reject the event.
@@ -271,7 +292,17 @@ class EventSender:
                     return unchanged.pdu
                 if prepared is not None:
                     content = prepared
-            pdu = await self.build(snapshot, sender, event_type, content, state_key, redacts, ts=ts)
+            extra_unsigned = await unsigned(snapshot) if unsigned is not None else None
+            pdu = await self.build(
+                snapshot,
+                sender,
+                event_type,
+                content,
+                state_key,
+                redacts,
+                ts=ts,
+                extra_unsigned=extra_unsigned,
+            )
             apply = False
             if apply_redaction is not None:
                 apply = await apply_redaction(pdu, snapshot)
@@ -289,16 +320,17 @@ class EventSender:
         redacts: str | None = None,
         *,
         ts: int | None = None,
+        extra_unsigned: Mapping[str, Any] | None = None,
     ) -> PDU:
         """Builds and authorises an event on ``snapshot`` (nothing is written)."""
         rv = snapshot.room_version
         keys = auth_keys(rv, event_type, state_key, sender, content)
         auth_state = await self._cache.state_pdus(snapshot.state, keys)
-        unsigned = None
+        unsigned: dict[str, Any] | None = dict(extra_unsigned) if extra_unsigned else None
         if state_key is not None:
             replaced = snapshot.state.get((event_type, state_key))
             if replaced is not None:
-                unsigned = {"replaces_state": replaced}
+                unsigned = {**(unsigned or {}), "replaces_state": replaced}
         return build_local_event(
             room_version=rv,
             room_id=snapshot.room_id,

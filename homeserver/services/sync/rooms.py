@@ -28,6 +28,7 @@ from homeserver.services.clock import Clock, SystemClock
 from homeserver.services.filters import EventFilter, Filter
 from homeserver.services.requester import Requester
 from homeserver.services.rooms.cache import RoomCache
+from homeserver.services.rooms.invite_permission import invites_blocked
 from homeserver.services.rooms.read import RoomReader
 from homeserver.services.rooms.visibility import HistoryVisibility
 from homeserver.services.sync.ephemeral import filter_ephemeral, receipt_events, typing_event
@@ -243,6 +244,8 @@ class RoomSections:
         joined: list[MembershipAt] = []
         #: read only when there is an invite to show
         ignored: frozenset[str] | None = None
+        #: invite blocking (spec v1.18): no invite is shown at all
+        blocked = False
         for m in memberships:
             if m.membership in ("join", "invite"):
                 result.watched.append(m.room_id)
@@ -256,7 +259,8 @@ class RoomSections:
             elif m.membership == "invite" and (initial or changed):
                 if ignored is None:
                     ignored = await self._ignored_users(req.requester.user_id)
-                invite = await self._invite(m, "invite_room_state", ignored)
+                    blocked = await invites_blocked(self._db, req.requester.user_id)
+                invite = None if blocked else await self._invite(m, "invite_room_state", ignored)
                 if invite is not None:
                     result.invite[m.room_id] = invite
             elif m.membership == "knock" and (initial or changed):

@@ -1,0 +1,50 @@
+"""Stripped state: what an invitee or knocker sees of a room before joining
+(spec: "Stripped state").
+
+Invite and knock member events carry it in ``unsigned.invite_room_state`` /
+``unsigned.knock_room_state``, taken from the room's state when the event is
+built; /sync serves it as ``invite_state`` / ``knock_state``. Since spec v1.16
+(MSC4311) it must hold the ``m.room.create`` event. As in Synapse, the
+sender's own member event is included too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeserver.core.events import PDU, StateKey
+
+#: The state the spec lists for stripped state, in the order it is served.
+STRIPPED_STATE_TYPES: tuple[str, ...] = (
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.topic",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+)
+
+#: The ``unsigned`` key each membership carries its stripped state in.
+UNSIGNED_KEY = {"invite": "invite_room_state", "knock": "knock_room_state"}
+
+
+def stripped_state_keys(sender: str) -> list[StateKey]:
+    """The state keys stripped state is made of, for an event by ``sender``."""
+    return [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", sender)]
+
+
+def stripped_state(state: Mapping[StateKey, PDU], sender: str) -> list[dict[str, Any]]:
+    """The stripped form (``type``, ``state_key``, ``content``, ``sender``) of
+    the listed events present in ``state``."""
+    return [
+        {
+            "type": pdu.type,
+            "state_key": pdu.state_key,
+            "content": pdu.content,
+            "sender": pdu.sender,
+        }
+        for key in stripped_state_keys(sender)
+        if (pdu := state.get(key)) is not None
+    ]
