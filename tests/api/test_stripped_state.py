@@ -65,3 +65,19 @@ async def test_knock_carries_stripped_state_with_create_event(client: Client) ->
     by_type = _by_type(knocked[room_id]["knock_state"]["events"])
     assert "m.room.create" in by_type
     assert by_type["m.room.join_rules"]["content"]["join_rule"] == "knock"
+
+
+async def test_v12_invite_carries_the_full_create_event(client: Client) -> None:
+    """In v12 rooms the room id is the create event's hash: the invitee gets
+    the whole event (MSC4311, as Synapse and Complement expect)."""
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room(room_version="12", preset="public_chat")
+    await alice.invite(room_id, bob)
+    events = await _invite_state(bob, room_id)
+    create = [e for e in events if e["type"] == "m.room.create"][0]
+    assert "origin_server_ts" in create
+    assert "hashes" in create
+    assert "unsigned" not in create
+    rest = [e for e in events if e["type"] != "m.room.create"]
+    assert _by_type(rest)["m.room.join_rules"]["content"]["join_rule"] == "public"

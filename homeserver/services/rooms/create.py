@@ -389,6 +389,8 @@ class _RoomBuilder:
         content.update(extra or {})
         unsigned_key = UNSIGNED_KEY.get(membership)
         unsigned = (
-            {unsigned_key: stripped_state(self.state, sender)} if unsigned_key is not None else None
+            {unsigned_key: stripped_state(self.state, membership, sender)}
+            if unsigned_key is not None
+            else None
         )
         return self.add("m.room.member", target, content, sender, unsigned)

@@ -192,9 +192,9 @@ class MembershipService:
         if unsigned_key is not None:
 
             async def unsigned(snapshot: RoomSnapshot) -> Mapping[str, Any]:
-                keys = stripped_state_keys(sender)
+                keys = stripped_state_keys(membership, sender)
                 state = await self._cache.state_pdus(snapshot.state, keys)
-                return {unsigned_key: stripped_state(state, sender)}
+                return {unsigned_key: stripped_state(state, membership, sender)}
 
         return await self._sender.send(
             sender,

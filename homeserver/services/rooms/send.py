@@ -205,9 +205,9 @@ class EventSender:
             if unsigned_key is not None:
 
                 async def unsigned(current: RoomSnapshot) -> Mapping[str, Any]:
-                    keys = stripped_state_keys(requester.user_id)
+                    keys = stripped_state_keys(membership, requester.user_id)
                     state = await self._cache.state_pdus(current.state, keys)
-                    return {unsigned_key: stripped_state(state, requester.user_id)}
+                    return {unsigned_key: stripped_state(state, membership, requester.user_id)}
 
         if event_type == "m.room.server_acl":
             check_server_acl_content(content)

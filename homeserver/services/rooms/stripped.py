@@ -4,8 +4,10 @@
 Invite and knock member events carry it in ``unsigned.invite_room_state`` /
 ``unsigned.knock_room_state``, taken from the room's state when the event is
 built; /sync serves it as ``invite_state`` / ``knock_state``. Since spec v1.16
-(MSC4311) it must hold the ``m.room.create`` event. As in Synapse, the
-sender's own member event is included too.
+(MSC4311) it must hold the ``m.room.create`` event. As in Synapse: an invite
+also carries the inviter's member event, and in rooms whose id is the create
+event's hash (v12) the create event is the full PDU (MSC4311), so the
+invitee can check the room id against it.
 """
 
 from __future__ import annotations
@@ -30,21 +32,33 @@ STRIPPED_STATE_TYPES: tuple[str, ...] = (
 UNSIGNED_KEY = {"invite": "invite_room_state", "knock": "knock_room_state"}
 
 
-def stripped_state_keys(sender: str) -> list[StateKey]:
-    """The state keys stripped state is made of, for an event by ``sender``."""
-    return [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", sender)]
+def stripped_state_keys(membership: str, sender: str) -> list[StateKey]:
+    """The state keys stripped state is made of, for a ``membership`` event
+    (invite or knock) by ``sender``."""
+    keys: list[StateKey] = [(t, "") for t in STRIPPED_STATE_TYPES]
+    if membership == "invite":
+        keys.append(("m.room.member", sender))
+    return keys
 
 
-def stripped_state(state: Mapping[StateKey, PDU], sender: str) -> list[dict[str, Any]]:
+def stripped_state(
+    state: Mapping[StateKey, PDU], membership: str, sender: str
+) -> list[dict[str, Any]]:
     """The stripped form (``type``, ``state_key``, ``content``, ``sender``) of
     the listed events present in ``state``."""
     return [
-        {
-            "type": pdu.type,
-            "state_key": pdu.state_key,
-            "content": pdu.content,
-            "sender": pdu.sender,
-        }
-        for key in stripped_state_keys(sender)
+        _strip(pdu)
+        for key in stripped_state_keys(membership, sender)
         if (pdu := state.get(key)) is not None
     ]
+
+
+def _strip(pdu: PDU) -> dict[str, Any]:
+    if pdu.type == "m.room.create" and pdu.room_version.room_id_from_create_event:
+        return {k: v for k, v in pdu.data.items() if k != "unsigned"}
+    return {
+        "type": pdu.type,
+        "state_key": pdu.state_key,
+        "content": pdu.content,
+        "sender": pdu.sender,
+    }
