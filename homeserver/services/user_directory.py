@@ -4,7 +4,8 @@ Who can be found, as Synapse does by default: users who share a joined room
 with the searcher, and users joined to a public room (join rule ``public``
 or history visibility ``world_readable``). With
 ``user_directory.search_all_users`` every local user can be found too.
-Deactivated accounts never appear.
+Deactivated accounts never appear, nor does the searcher, unless through a
+public room they are joined to (Synapse's rules).
 
 The set of public rooms is kept in memory: built on the first search and
 dropped whenever a join rules or history visibility event commits (the
@@ -102,12 +103,19 @@ class UserDirectoryService:
             return {"results": [], "limited": False}
         pattern = like_pattern(term)
         public = await self._public()
+        search_all = self._config.user_directory.search_all_users
         async with self._db.read() as conn:
-            rooms = set(await self._store.joined_rooms(conn, requester.user_id)) | public
-            found = await self._store.search_in_rooms(conn, pattern, sorted(rooms), limit + 1)
-            if self._config.user_directory.search_all_users:
-                found += await self._store.search_local_users(conn, pattern, limit + 1)
+            joined = set(await self._store.joined_rooms(conn, requester.user_id))
+            rooms = joined | public
+            found = await self._store.search_in_rooms(conn, pattern, sorted(rooms), limit + 2)
+            if search_all:
+                found += await self._store.search_local_users(conn, pattern, limit + 2)
         unique = {u.user_id: u for u in found}
+        # As Synapse: sharing a room with yourself does not count, so the
+        # searcher is found only through a public room they are in (and never
+        # with search_all_users).
+        if search_all or not joined & public:
+            unique.pop(requester.user_id, None)
         ranked = sorted(unique.values(), key=lambda u: _rank(u, term.lower()))
         results = []
         for user in ranked[:limit]:

@@ -50,6 +50,26 @@ async def test_search_matches_case_insensitive_localpart_and_word(client: Client
     assert _ids(await _search(alice, "smi")) == [bob.user_id]
 
 
+async def test_search_finds_the_searcher_only_through_a_public_room(client_for: Any) -> None:
+    """Synapse's rules: sharing a private room with yourself does not count."""
+    client = await client_for()
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room()
+    await alice.invite(room_id, bob)
+    await bob.join(room_id)
+    assert _ids(await _search(bob, "@")) == [alice.user_id]
+    await bob.create_room(preset="public_chat")
+    assert sorted(_ids(await _search(bob, "@"))) == sorted([alice.user_id, bob.user_id])
+    # The same database with search_all_users: everyone but the searcher.
+    everyone = await client_for(user_directory={"search_all_users": True})
+    carol = await new_user(everyone, "carol")
+    await carol.create_room(preset="public_chat")
+    found = _ids(await _search(carol, "@"))
+    assert carol.user_id not in found
+    assert {alice.user_id, bob.user_id} <= set(found)
+
+
 async def test_search_hides_stranger_in_private_room(client: Client) -> None:
     alice = await new_user(client, "alice")
     carol = await new_user(client, "carol")
