@@ -53,7 +53,13 @@ async def test_join_copies_profile_into_member_event(client: TestClient[Any, Any
 
 async def test_join_unknown_or_remote_room_is_not_found(client: TestClient[Any, Any]) -> None:
     bob = await new_user(client, "bob")
-    for target in ("!nowhere:test.local", "!far:elsewhere.example", "%23none:test.local"):
+    v12_style = "!2DA50ylNLrKwbAtM8gYxcpb2jqEhojWFbIhWSRWNLB0"  # no server name
+    for target in (
+        "!nowhere:test.local",
+        "!far:elsewhere.example",
+        "%23none:test.local",
+        v12_style,
+    ):
         status, body = await bob.request("POST", f"/join/{target}", {})
         assert status == 404, target
         assert body["errcode"] == "M_NOT_FOUND"

@@ -129,7 +129,8 @@ class MembershipService:
     async def _known_room(self, room_id: str) -> RoomSnapshot:
         snapshot = await self._cache.room(room_id)
         if snapshot is None:
-            if server_name_of(room_id) != self._server_name:
+            # A v12 room id has no server name: unknown here, it may be anywhere.
+            if ":" not in room_id or server_name_of(room_id) != self._server_name:
                 raise NotFound("Joining rooms on other servers is not supported yet")
             raise NotFound(f"Unknown room {room_id}")
         return snapshot
