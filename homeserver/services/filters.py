@@ -2,7 +2,9 @@
 
 A filter definition is validated and turned into a frozen :class:`Filter`
 once; matching then needs no JSON access. ``types``/``not_types`` accept
-``*`` wildcards; ``not_*`` lists win over their positive lists.
+``*`` wildcards (matched in linear time by ``core.glob``: a regex with
+several ``.*`` backtracks in polynomial time of a high degree); ``not_*``
+lists win over their positive lists.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from homeserver.core.canonical_json import encode_canonical_json
 from homeserver.core.errors import BadJson, CanonicalJsonError, Forbidden, NotFound
 from homeserver.core.events import PDU
+from homeserver.core.glob import matches_any_wildcard
 from homeserver.services.requester import Requester
 from homeserver.storage.db import Database
 from homeserver.storage.stores.filters import FilterStore
@@ -29,15 +31,6 @@ MAX_TIMELINE_LIMIT = 1000
 
 class InvalidFilter(BadJson):
     """400 M_BAD_JSON: the filter definition does not follow the schema."""
-
-
-@lru_cache(maxsize=1024)
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else re.escape(c) for c in pattern) + r"\Z")
-
-
-def _matches_any(value: str, patterns: tuple[str, ...]) -> bool:
-    return any(p == value or ("*" in p and _wildcard(p).match(value)) for p in patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +50,9 @@ class EventFilter:
     unread_thread_notifications: bool = False
 
     def allows_type(self, event_type: str) -> bool:
-        if self.not_types and _matches_any(event_type, self.not_types):
+        if self.not_types and matches_any_wildcard(event_type, self.not_types):
             return False
-        return self.types is None or _matches_any(event_type, self.types)
+        return self.types is None or matches_any_wildcard(event_type, self.types)
 
     def allows_sender(self, sender: str) -> bool:
         if sender in self.not_senders:

@@ -8,8 +8,10 @@ the work is split in two.
   paths": ``.`` inside a key is written ``\\.`` and ``\\`` is written
   ``\\\\``) to leaf values.
 - Once per ruleset: ``compile_ruleset`` turns rules into matcher closures;
-  glob patterns become cached regular expressions (``glob_regex``). The
-  service keeps the compiled ruleset per user until their rules change.
+  glob patterns become cached matchers (``core.glob.compile_glob``), which
+  run in time linear in the value whatever the pattern: a pattern is user
+  input. The service keeps the compiled ruleset per user until their rules
+  change.
 
 Then ``evaluate`` walks the enabled rules in priority order and returns the
 actions of the first rule whose conditions all hold.
@@ -18,13 +20,13 @@ Condition semantics (spec "Conditions"):
 
 - ``event_match``: glob (``*``, ``?``) over a string property, case
   insensitive, matching the whole value; for ``content.body`` any substring
-  that starts and ends at a word boundary (anything outside
-  ``[A-Za-z0-9_]``, or either end of the value).
+  that starts and ends at a word boundary: not between two word characters
+  (``[A-Za-z0-9_]``), as Synapse reads the spec (see ``core.glob``).
 - ``event_property_is`` / ``event_property_contains``: exact match of a
   non-compound canonical JSON value (string, integer in the ±(2**53 - 1)
   range, boolean, null); ``true`` never equals ``1``.
 - ``contains_display_name``: the user's display name in the room, as a
-  word-bounded substring of ``content.body``.
+  word-bounded substring of ``content.body`` (the same word boundaries).
 - ``room_member_count``: ``is`` = optional ``==``, ``<``, ``>``, ``<=``,
   ``>=`` and a decimal integer.
 - ``sender_notification_permission``: the sender's power level is at least
@@ -38,12 +40,12 @@ event's content has an ``m.mentions`` property (spec v1.7, MSC3952).
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from homeserver.core.glob import compile_glob, compile_literal_word
 from homeserver.core.push.rules import (
     CONTENT,
     ROOM,
@@ -61,7 +63,6 @@ LEGACY_MENTION_RULES: Final = frozenset(
 )
 
 _MAX_SAFE_INT: Final = 2**53 - 1
-_WORD_CHARS: Final = "A-Za-z0-9_"
 _MEMBER_COUNT: Final = re.compile(r"(==|<=|>=|<|>)?([0-9]+)")
 _BODY_KEY: Final = "content.body"
 
@@ -154,45 +155,10 @@ def _flatten_into(out: dict[str, Any], prefix: str, obj: Mapping[str, Any], dept
 # --- globs ------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
-def glob_regex(pattern: str, word_boundary: bool) -> re.Pattern[str]:
-    """The compiled regex of a glob (``*``: any run, ``?``: one character).
-
-    Memoised: a pure function of its arguments, shared by every user's
-    compiled ruleset (the default rules repeat the same patterns).
-
-    Args:
-        pattern: the glob.
-        word_boundary: match a word-bounded substring (``content.body``)
-            rather than the whole value.
-    """
-    parts: list[str] = []
-    previous = ""
-    for char in pattern:
-        if char == "*":
-            if previous != "*":  # runs of * mean the same; collapsing them bounds backtracking
-                parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-        previous = char
-    body = "".join(parts)
-    bounded = f"(?<![{_WORD_CHARS}])(?:{body})(?![{_WORD_CHARS}])"
-    return re.compile(bounded if word_boundary else f"(?:{body})", re.IGNORECASE | re.DOTALL)
-
-
 def glob_matches(pattern: str, value: str, *, word_boundary: bool = False) -> bool:
-    """Whether ``value`` matches the glob (see ``glob_regex``)."""
-    regex = glob_regex(pattern, word_boundary)
-    if word_boundary:
-        return regex.search(value) is not None
-    return regex.fullmatch(value) is not None
-
-
-@functools.lru_cache(maxsize=4096)
-def _literal_word_regex(text: str) -> re.Pattern[str]:
-    return re.compile(f"(?<![{_WORD_CHARS}]){re.escape(text)}(?![{_WORD_CHARS}])", re.IGNORECASE)
+    """Whether ``value`` matches the glob (``*``: any run, ``?``: one character),
+    case-insensitively; in time linear in ``value`` (``core.glob``)."""
+    return bool(compile_glob(pattern, word_boundary=word_boundary)(value))
 
 
 # --- context ----------------------------------------------------------------
@@ -234,13 +200,11 @@ def _same_scalar(a: object, b: object) -> bool:
 
 def _compile_event_match(key: str, pattern: str) -> Condition:
     path = normalise_path(key)
-    word_boundary = path == _BODY_KEY
-    regex = glob_regex(pattern, word_boundary)
-    find = regex.search if word_boundary else regex.fullmatch
+    find = compile_glob(pattern, word_boundary=path == _BODY_KEY)
 
     def condition(event: FlatEvent, context: PushContext) -> bool:
         value = event.values.get(path)
-        return isinstance(value, str) and find(value) is not None
+        return isinstance(value, str) and bool(find(value))
 
     return condition
 
@@ -269,7 +233,7 @@ def _contains_display_name(event: FlatEvent, context: PushContext) -> bool:
     body = event.string(_BODY_KEY)
     if not name or body is None:
         return False
-    return _literal_word_regex(name).search(body) is not None
+    return bool(compile_literal_word(name)(body))
 
 
 def _compile_member_count(spec: str) -> Condition:
