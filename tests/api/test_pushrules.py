@@ -166,6 +166,25 @@ async def test_enabled_and_actions_of_user_rule_can_change(client: TestClient[An
     }
 
 
+async def test_historical_actions_are_read_back_as_written(client: TestClient[Any, Any]) -> None:
+    # Spec v1.7 made dont_notify and coalesce no-ops, but clients (and
+    # Complement) read back what they wrote, as Synapse returns it.
+    alice = await new_user(client, "alice")
+    body = {"conditions": [{"kind": "event_match", "key": "type", "pattern": "x"}]}
+    await alice.ok("PUT", f"{RULES}/override/quiet", {**body, "actions": ["dont_notify"]})
+    assert (await alice.ok("GET", f"{RULES}/override/quiet"))["actions"] == ["dont_notify"]
+    path = f"{RULES}/override/quiet/actions"
+    await alice.ok("PUT", path, {"actions": ["dont_notify", "coalesce"]})
+    assert await alice.ok("GET", path) == {"actions": ["dont_notify", "coalesce"]}
+    default = f"{RULES}/underride/.m.rule.message/actions"
+    await alice.ok("PUT", default, {"actions": ["dont_notify"]})
+    assert await alice.ok("GET", default) == {"actions": ["dont_notify"]}
+    data = await alice.ok("GET", "/sync")
+    events = {e["type"]: e["content"] for e in data["account_data"]["events"]}
+    quiet = next(r for r in events["m.push_rules"]["global"]["override"] if r["rule_id"] == "quiet")
+    assert quiet["actions"] == ["dont_notify", "coalesce"]
+
+
 async def test_enabled_put_validates_body(client: TestClient[Any, Any]) -> None:
     alice = await new_user(client, "alice")
     path = f"{RULES}/override/.m.rule.master/enabled"

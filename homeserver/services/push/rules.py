@@ -33,7 +33,6 @@ from homeserver.core.push.rules import (
     is_server_default_id,
     is_valid_action,
     is_valid_rule_id,
-    strip_historical_actions,
 )
 from homeserver.core.push.ruleset import DefaultRuleChange, Ruleset, build_ruleset
 from homeserver.notifier import Notifier
@@ -62,13 +61,18 @@ def check_kind(kind: str) -> str:
 
 
 def parse_actions(body: Mapping[str, Any]) -> tuple[Any, ...]:
-    """``body["actions"]``: required, an array of valid actions."""
+    """``body["actions"]``: required, an array of valid actions.
+
+    Kept as given: the historical ``dont_notify`` and ``coalesce`` are read
+    back as written (as Synapse does); only evaluation ignores them
+    (``core.push.evaluator.compile_rule``).
+    """
     if "actions" not in body:
         raise MissingParam("Missing 'actions'")
     actions = body["actions"]
     if not isinstance(actions, list) or not all(is_valid_action(a) for a in actions):
         raise BadJson("'actions' must be an array of strings or set_tweak objects")
-    return strip_historical_actions(actions)
+    return tuple(actions)
 
 
 #: A user id no real user can have (its localpart and server are empty).
