@@ -50,13 +50,8 @@ async def path_room_id_or_alias(request: web.Request) -> str:
 
 def page(request: web.Request, *, default_limit: int = 100) -> tuple[int, int]:
     """``from`` (an offset) and ``limit`` query parameters."""
-    raw_from = request.query.get("from", "0")
-    try:
-        offset = int(raw_from)
-    except ValueError as e:
-        raise InvalidParam("'from' must be an integer") from e
-    if offset < 0:
-        raise InvalidParam("'from' must not be negative")
+    offset = query_int(request, "from", 0, minimum=0)
+    assert offset is not None
     limit = query_int(request, "limit", default_limit, minimum=0, maximum=10_000)
     assert limit is not None
     if limit == 0:

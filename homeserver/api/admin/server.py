@@ -12,6 +12,7 @@ from aiohttp import web
 
 from homeserver.api.admin.params import ADMIN_V1, report_filters
 from homeserver.api.http import (
+    MAX_JSON_INT,
     get_obj,
     get_str,
     json_object,
@@ -58,11 +59,16 @@ def _token_json(token: RegistrationToken) -> dict[str, Any]:
     }
 
 
+#: ``uses_allowed`` is a 32-bit column; ``expiry_time`` a 64-bit one (read_json
+#: already refuses anything wider).
+_TOKEN_INT_MAX = {"uses_allowed": 2**31 - 1, "expiry_time": MAX_JSON_INT}
+
+
 def _opt_int(body: dict[str, Any], key: str) -> int | None:
     value = body.get(key)
     if value is None:
         return None
-    if type(value) is not int or value < 0:
+    if type(value) is not int or not 0 <= value <= _TOKEN_INT_MAX[key]:
         raise InvalidParam(f"'{key}' must be a non-negative integer or null")
     return value
 
@@ -146,6 +152,9 @@ def _report_id(request: web.Request) -> int:
         raise InvalidParam(_BAD_REPORT_ID) from e
     if value < 0:
         raise InvalidParam(_BAD_REPORT_ID)
+    if value > MAX_JSON_INT:
+        # Well-formed, but beyond any id the table can hold.
+        raise NotFound("Event report not found")
     return value
 
 

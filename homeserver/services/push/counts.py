@@ -178,6 +178,8 @@ class PushCounts:
                 before = int(from_token)
             except ValueError as e:
                 raise InvalidParam("Invalid 'from' token") from e
+            if not -(2**63) <= before < 2**63:  # beyond any stream position
+                raise InvalidParam("Invalid 'from' token")
         if limit is None:
             limit = DEFAULT_LIMIT
         if limit < 0:
