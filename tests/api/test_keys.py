@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from homeserver.services.clock import FakeClock
 from tests.api.helpers import auth_header, register_user
 
 Client = TestClient[Any, Any]
@@ -73,17 +75,45 @@ async def test_upload_device_keys_rejected_for_other_user(client: Client) -> Non
     assert body["errcode"] == "M_INVALID_PARAM"
 
 
-async def test_upload_device_keys_rejected_when_identity_keys_change(client: Client) -> None:
+async def test_upload_changed_device_keys_replaces_them_and_tells_room_members(
+    client: Client,
+) -> None:
+    # A client may re-upload different keys for its device (Synapse accepts
+    # them); members sharing a room must learn that the device changed.
     alice = await register_user(client, "alice")
+    bob = await register_user(client, "bob")
+    await _shared_room(client, alice, bob)
     status, _ = await post(client, alice, "/upload", {"device_keys": device_keys(alice)})
     assert status == 200
-    again, _ = await post(client, alice, "/upload", {"device_keys": device_keys(alice)})
-    assert again == 200
-    status, body = await post(
-        client, alice, "/upload", {"device_keys": device_keys(alice, ed="OTHER")}
-    )
-    assert status == 400
-    assert body["errcode"] == "M_INVALID_PARAM"
+    from tests.api.helpers import services_of
+
+    svc = services_of(client)
+    async with svc.db.read() as conn:
+        before = await svc.sync.tokens.current_token(conn)
+
+    async def changed_since_before() -> list[str]:
+        async with svc.db.read() as conn:
+            now = await svc.sync.tokens.current_token(conn)
+        resp = await client.get(
+            KEYS + "/changes",
+            params={"from": before.encode(), "to": now.encode()},
+            headers=auth_header(bob["access_token"]),
+        )
+        body = await resp.json()
+        assert resp.status == 200, body
+        changed: list[str] = body["changed"]
+        return changed
+
+    same, _ = await post(client, alice, "/upload", {"device_keys": device_keys(alice)})
+    assert same == 200
+    assert await changed_since_before() == []
+
+    new_keys = device_keys(alice, ed="OTHER", curve="OTHER_CURVE")
+    status, body = await post(client, alice, "/upload", {"device_keys": new_keys})
+    assert status == 200, body
+    _, body = await post(client, bob, "/query", {"device_keys": {alice["user_id"]: []}})
+    assert body["device_keys"][alice["user_id"]][alice["device_id"]]["keys"] == new_keys["keys"]
+    assert await changed_since_before() == [alice["user_id"]]
 
 
 async def test_query_unknown_user_gives_empty_devices(client: Client) -> None:
@@ -131,6 +161,28 @@ async def test_one_time_keys_counted_and_claimed_once(client: Client) -> None:
     assert body["one_time_keys"] == {}
     _, counts = await post(client, alice, "/upload", {})
     assert counts["one_time_key_counts"] == {"signed_curve25519": 0}
+
+
+async def test_one_time_keys_are_claimed_in_upload_order(
+    client_for: Callable[..., Any], clock: FakeClock
+) -> None:
+    # MSC4225 (Complement TestKeyClaimOrdering): oldest upload first, then
+    # key id within one upload, whatever the key ids say.
+    client = await client_for(clock=clock)
+    alice = await register_user(client, "alice")
+    bob = await register_user(client, "bob")
+    for batch in (["9"], ["5", "3"], ["1"]):
+        otks = {f"signed_curve25519:{k}": {"key": f"key{k}"} for k in batch}
+        status, _ = await post(client, alice, "/upload", {"one_time_keys": otks})
+        assert status == 200
+        clock.advance(1)
+    want = {"one_time_keys": {alice["user_id"]: {alice["device_id"]: "signed_curve25519"}}}
+    claimed = []
+    for _ in range(4):
+        status, body = await post(client, bob, "/claim", want)
+        assert status == 200, body
+        claimed.extend(body["one_time_keys"][alice["user_id"]][alice["device_id"]])
+    assert claimed == [f"signed_curve25519:{k}" for k in ["9", "3", "5", "1"]]
 
 
 async def test_one_time_key_reuploaded_with_other_content_rejected(client: Client) -> None:

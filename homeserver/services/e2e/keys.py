@@ -1,9 +1,9 @@
 """Key distribution: device keys, one-time keys, fallback keys, and who changed.
 
-- ``upload``: a device publishes its identity keys (once: different keys for
-  the same device are refused, as Synapse does; the device must be deleted
-  to get new ones), one-time keys (an id already stored with other content
-  is refused) and fallback keys (one per algorithm, replacing the last).
+- ``upload``: a device publishes its identity keys (different keys replace
+  the old ones and count as a device-list change, as in Synapse), one-time
+  keys (an id already stored with other content is refused) and fallback
+  keys (one per algorithm, replacing the last).
 - ``claim``: hands out one one-time key per requested device and removes it
   in the same statement, so two claims never get the same key; when none is
   left, the device's fallback key is handed out and marked used.
@@ -115,8 +115,7 @@ class E2EKeyService:
 
         Raises:
             BadJson / InvalidParam: malformed keys, keys naming another user or
-                device, new identity keys for a device that has some, or a
-                one-time key id reused with other content.
+                device, or a one-time key id reused with other content.
         """
         if device_keys is not None:
             _check_device_keys(device_keys, user_id, device_id)
@@ -174,12 +173,9 @@ class E2EKeyService:
     async def _store_device_keys(
         self, txn: Connection, user_id: str, device_id: str, device_keys: JsonDict
     ) -> bool:
-        old = await self._keys.get_device_keys(txn, user_id, device_id)
-        if old is not None and old.get("keys") != device_keys.get("keys"):
-            raise InvalidParam(
-                f"Device {device_id} already has different identity keys; "
-                "delete the device to upload new ones"
-            )
+        # Different keys replace the old ones (as Synapse does): a client may
+        # re-create its crypto store for the same device. The caller records
+        # the device-list change, so peers query the new keys.
         return await self._keys.set_device_keys(
             txn, user_id, device_id, device_keys, self._clock.time_ms()
         )

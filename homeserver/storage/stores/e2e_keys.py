@@ -169,6 +169,10 @@ class E2EKeyStore:
     ) -> ClaimedKey | None:
         """Removes and returns one one-time key of ``algorithm``; else the fallback key.
 
+        Keys go out in the order they were uploaded, the oldest first
+        (MSC4225: a client that runs out of room forgets its oldest keys, so
+        those must be used up first); keys of one upload by key id, as
+        Synapse does.
         The delete picks its row and removes it in one statement. On
         PostgreSQL, ``SKIP LOCKED`` makes concurrent claimers pick different
         rows instead of racing for the same one (the loser of such a race
@@ -184,7 +188,7 @@ class E2EKeyStore:
                 "DELETE FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = $2 "
                 "AND algorithm = $3 AND key_id = (SELECT key_id FROM e2e_one_time_keys "
                 "WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 "
-                f"ORDER BY key_id LIMIT 1{lock}) RETURNING key_id, key_json",
+                f"ORDER BY added_ts, key_id LIMIT 1{lock}) RETURNING key_id, key_json",
                 user_id,
                 device_id,
                 algorithm,
