@@ -288,6 +288,8 @@ class RoomReader:
         """``GET /messages``: a page of history the user may see."""
         access = await self.access(requester, room_id)
         joined = access.membership == "join"
+        # A departed member reads shared history up to their leave.
+        shared_until = access.left_at[1] if access.left_at is not None else None
         limit = max(1, min(limit, event_filter.limit or limit, MAX_LIMIT))
         async with self._db.read() as conn:
             if from_token is not None:
@@ -323,7 +325,7 @@ class RoomReader:
             wanted = [e for e in page if event_filter.matches(e.pdu)]
             matched = matched or bool(wanted)
             visible = await self._visibility.filter(
-                requester.user_id, wanted, currently_joined=joined
+                requester.user_id, wanted, currently_joined=joined, shared_until=shared_until
             )
             visible_by_id = {v.stored.pdu.event_id: v for v in visible}
             for index, stored in enumerate(page):

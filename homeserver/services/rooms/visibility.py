@@ -6,7 +6,9 @@ spec's rules:
 
 - ``world_readable``: everyone;
 - ``shared`` (the default): members who were joined at the event, and
-  everyone currently joined (they see history from before they joined);
+  everyone who joined later: members currently joined see history from
+  before they joined, and a member who left sees it up to their leave
+  (``shared_until``), as Synapse shows it to departed members;
 - ``invited``: joined or invited at the event;
 - ``joined``: joined at the event.
 
@@ -115,8 +117,16 @@ class HistoryVisibility:
         events: Sequence[StoredEvent],
         *,
         currently_joined: bool,
+        shared_until: int | None = None,
     ) -> list[VisibleEvent]:
-        """The events of ``events`` the user may see, in the same order."""
+        """The events of ``events`` the user may see, in the same order.
+
+        Args:
+            currently_joined: the user is joined now (``shared`` history is
+                theirs).
+            shared_until: for a member who left, the stream ordering of
+                their leave: ``shared`` history up to it is theirs.
+        """
         rooms = {e.state_group: e.pdu.room_id for e in events if e.state_group is not None}
         groups = await self.at_groups(user_id, rooms, rooms)
         previous = await self._previous_settings(events)
@@ -129,7 +139,10 @@ class HistoryVisibility:
             if pdu.event_id in previous:
                 visibility = more_permissive(visibility, previous[pdu.event_id])
             own_membership = pdu.type == "m.room.member" and pdu.state_key == user_id
-            if own_membership or _allowed(visibility, membership, currently_joined):
+            joined_later = currently_joined or (
+                shared_until is not None and stored.stream_ordering <= shared_until
+            )
+            if own_membership or _allowed(visibility, membership, joined_later):
                 out.append(VisibleEvent(stored, membership))
         return out
 
@@ -152,7 +165,7 @@ class HistoryVisibility:
         return out
 
 
-def _allowed(visibility: str, membership: str, currently_joined: bool) -> bool:
+def _allowed(visibility: str, membership: str, joined_later: bool) -> bool:
     if visibility == "world_readable" or membership == "join":
         return True
     if visibility == "invited":
@@ -160,4 +173,4 @@ def _allowed(visibility: str, membership: str, currently_joined: bool) -> bool:
     if visibility == "joined":
         return False
     # "shared", and values we do not know, which are treated like it.
-    return currently_joined
+    return joined_later

@@ -333,7 +333,15 @@ class RoomSections:
             if now.room > since.room:
                 candidates = self._notifier.rooms_changed_since("room", since.room, room_ids)
             timeline_rooms, raw = await self._changed_timelines(
-                sorted(candidates | newly), after, now.room, limit, req.filter.room.timeline
+                sorted(candidates - newly), after, now.room, limit, req.filter.room.timeline
+            )
+            # A room joined since the token is new to the client: its timeline
+            # is the room's latest events, ``limited`` when older ones exist
+            # (as in an initial sync), not only what came after the token.
+            raw.update(
+                await self._read_timelines(
+                    [(r, 0, now.room) for r in sorted(newly)], limit, req.filter.room.timeline
+                )
             )
             timeline_rooms |= newly
         typing_changed = {
@@ -513,7 +521,9 @@ class RoomSections:
         snapshot = await self._cache.room(room_id)
         current: Mapping[StateKey, str] = dict(snapshot.state) if snapshot is not None else {}
         current_group = snapshot.state_group if snapshot is not None else None
-        after = req.since.room if req.since is not None else 0
+        # A newly joined room's timeline was read from the room's start.
+        newly_joined = full and not req.full_state
+        after = req.since.room if req.since is not None and not newly_joined else 0
         if req.use_state_after:
             state_events = await self._state_after(
                 req, room_id, timeline, current, full=full, changed=raw is not None, after=after
@@ -727,6 +737,7 @@ class RoomSections:
             timeline,
             req.filter.room.timeline,
             currently_joined=False,
+            shared_until=upto,
         )
         fields = req.filter.event_fields
         state_filter = req.filter.room.state

@@ -86,6 +86,7 @@ async def visible_timeline(
     event_filter: EventFilter,
     *,
     currently_joined: bool,
+    shared_until: int | None = None,
 ) -> tuple[Timeline, list[Any]]:
     """Applies the timeline filter and history visibility.
 
@@ -93,7 +94,9 @@ async def visible_timeline(
         The timeline (events narrowed) and the visible events for serialising.
     """
     wanted = [e for e in timeline.events if event_filter.allows_pdu(e.pdu)]
-    visible = await visibility.filter(user_id, wanted, currently_joined=currently_joined)
+    visible = await visibility.filter(
+        user_id, wanted, currently_joined=currently_joined, shared_until=shared_until
+    )
     kept = [v.stored for v in visible]
     return replace(timeline, events=kept), list(visible)
 
