@@ -395,6 +395,13 @@ async def test_search_random_bodies_never_500(
 @FUZZ
 @given(term=st.text(max_size=30))
 async def test_search_random_terms_never_500(searcher: User, term: str) -> None:
+    if "\x00" in term:
+        # NUL is refused in any JSON string of a request body.
+        status, data = await searcher.request(
+            "POST", "/search", {"search_categories": {"room_events": {"search_term": term}}}
+        )
+        assert (status, data["errcode"]) == (400, "M_BAD_JSON")
+        return
     result = await search(searcher, term)
     assert result["count"] >= len(result["results"])
 
