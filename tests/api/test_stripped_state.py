@@ -75,9 +75,20 @@ async def test_v12_invite_carries_the_full_create_event(client: Client) -> None:
     room_id = await alice.create_room(room_version="12", preset="public_chat")
     await alice.invite(room_id, bob)
     events = await _invite_state(bob, room_id)
-    create = [e for e in events if e["type"] == "m.room.create"][0]
+    create = next(e for e in events if e["type"] == "m.room.create")
     assert "origin_server_ts" in create
     assert "hashes" in create
     assert "unsigned" not in create
     rest = [e for e in events if e["type"] != "m.room.create"]
     assert _by_type(rest)["m.room.join_rules"]["content"]["join_rule"] == "public"
+
+
+async def test_huge_topic_does_not_make_the_invite_too_large(client: Client) -> None:
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room(name="Big", topic="x" * 30_000)
+    await alice.invite(room_id, bob)
+    by_type = _by_type(await _invite_state(bob, room_id))
+    assert "m.room.create" in by_type
+    assert by_type["m.room.name"]["content"]["name"] == "Big"
+    assert "m.room.topic" not in by_type

@@ -12,6 +12,7 @@ invitee can check the room id against it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,16 +42,41 @@ def stripped_state_keys(membership: str, sender: str) -> list[StateKey]:
     return keys
 
 
+#: Most bytes of stripped state an event carries. It travels in the member
+#: event's ``unsigned``, which counts towards the 64 KiB event limit, so a
+#: huge topic must not make the invite itself too large.
+MAX_STRIPPED_BYTES = 16 * 1024
+
+#: What is left out first when over the budget (m.room.create never is).
+_DROP_ORDER = (
+    "m.room.topic",
+    "m.room.avatar",
+    "m.room.canonical_alias",
+    "m.room.name",
+    "m.room.member",
+    "m.room.join_rules",
+    "m.room.encryption",
+)
+
+
 def stripped_state(
     state: Mapping[StateKey, PDU], membership: str, sender: str
 ) -> list[dict[str, Any]]:
     """The stripped form (``type``, ``state_key``, ``content``, ``sender``) of
-    the listed events present in ``state``."""
-    return [
+    the listed events present in ``state``, within ``MAX_STRIPPED_BYTES``."""
+    events = [
         _strip(pdu)
         for key in stripped_state_keys(membership, sender)
         if (pdu := state.get(key)) is not None
     ]
+    sizes = [len(json.dumps(e, ensure_ascii=False).encode()) for e in events]
+    for dropped in _DROP_ORDER:
+        if sum(sizes) <= MAX_STRIPPED_BYTES:
+            break
+        keep = [i for i, e in enumerate(events) if e["type"] != dropped]
+        events = [events[i] for i in keep]
+        sizes = [sizes[i] for i in keep]
+    return events
 
 
 def _strip(pdu: PDU) -> dict[str, Any]:
