@@ -86,9 +86,11 @@ data_dir: $DATA
 database:
   url: "$DB_URL"
 listeners:
+  # As in Synapse's Complement image, 8008 serves the federation paths too:
+  # Complement's clients call them there (e.g. TestUnknownEndpoints).
   - bind_address: 0.0.0.0
     port: 8008
-    resources: [client, media, admin]
+    resources: [client, federation, keys, media, admin]
   - bind_address: 0.0.0.0
     port: 8448
     tls: true
