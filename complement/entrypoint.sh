@@ -103,6 +103,11 @@ registration:
   password_min_length: 0
 rate_limits:
   enabled: false
+# URL previews on, private addresses allowed: Complement serves the pages it
+# previews from the Docker host (Synapse's Complement config does the same).
+media:
+  url_preview_enabled: true
+  url_preview_ip_range_blacklist: []
 logging:
   level: ${HOMESERVER_LOG_LEVEL:-INFO}
 app_service_config_files:$AS_FILES
