@@ -167,6 +167,7 @@ async def build_services(
     rooms.persister.in_transaction.append(push.actions.write_in)
     rooms.persister.after_commit.append(push.actions.after_commit)
     sync.sections.push_counts_many = push.push_counts_many
+    sync.sync.push_rules = push.rules.get_all
     sync.sections.thread_counts_many = push.thread_counts_many
     await push.start()
     media = MediaService(db, clock, config)

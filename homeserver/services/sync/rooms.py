@@ -18,7 +18,7 @@ aggregations cost one read for the whole response.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from homeserver.core.events import PDU, StateKey
@@ -333,15 +333,7 @@ class RoomSections:
             if now.room > since.room:
                 candidates = self._notifier.rooms_changed_since("room", since.room, room_ids)
             timeline_rooms, raw = await self._changed_timelines(
-                sorted(candidates - newly), after, now.room, limit, req.filter.room.timeline
-            )
-            # A room joined since the token is new to the client: its timeline
-            # is the room's latest events, ``limited`` when older ones exist
-            # (as in an initial sync), not only what came after the token.
-            raw.update(
-                await self._read_timelines(
-                    [(r, 0, now.room) for r in sorted(newly)], limit, req.filter.room.timeline
-                )
+                sorted(candidates | newly), after, now.room, limit, req.filter.room.timeline
             )
             timeline_rooms |= newly
         typing_changed = {
@@ -521,9 +513,14 @@ class RoomSections:
         snapshot = await self._cache.room(room_id)
         current: Mapping[StateKey, str] = dict(snapshot.state) if snapshot is not None else {}
         current_group = snapshot.state_group if snapshot is not None else None
-        # A newly joined room's timeline was read from the room's start.
-        newly_joined = full and not req.full_state
-        after = req.since.room if req.since is not None and not newly_joined else 0
+        if full and req.since is not None and not req.full_state and limit > 0:
+            # A room joined since the token: what came before the token is new
+            # to the client too, so the timeline is always ``limited`` (as
+            # Synapse marks it) and the client fetches older history from
+            # ``prev_batch``; events it may have seen before a leave are not
+            # sent again.
+            timeline = replace(timeline, limited=True)
+        after = req.since.room if req.since is not None else 0
         if req.use_state_after:
             state_events = await self._state_after(
                 req, room_id, timeline, current, full=full, changed=raw is not None, after=after

@@ -59,6 +59,10 @@ async def no_key_state(user_id: str, device_id: str) -> tuple[dict[str, int], li
     return {}, []
 
 
+#: ``user_id → {"global": ruleset}``, the user's push rules; set by the push service.
+PushRulesOf = Callable[[str], Awaitable[JsonDict]]
+
+
 @dataclass(frozen=True, slots=True)
 class SyncRequest:
     requester: Requester
@@ -110,6 +114,9 @@ class SyncService:
         self._device_list_changes = device_list_changes
         self._timeout_cap_ms = timeout_cap_ms
         self.key_state = key_state
+        #: an initial sync always carries ``m.push_rules`` (clients such as
+        #: matrix-nio read it), also for a user who never changed a rule
+        self.push_rules: PushRulesOf | None = None
         self._build_slots = asyncio.Semaphore(BUILD_CONCURRENCY)
 
     async def sync(self, req: SyncRequest) -> JsonDict:
@@ -205,6 +212,14 @@ class SyncService:
             ),
             memberships,
         )
+        if (
+            since is None
+            and self.push_rules is not None
+            and req.filter.account_data.allows("m.push_rules", user_id)
+            and not any(e["type"] == "m.push_rules" for e in global_account_data)
+        ):
+            content = await self.push_rules(user_id)
+            global_account_data.append({"type": "m.push_rules", "content": content})
         limit = req.filter.account_data.limit
         if limit is not None:
             global_account_data = global_account_data[:limit]
