@@ -214,6 +214,8 @@ async def test_preview_url_reads_opengraph_from_an_allowed_address(client_for: C
             assert body["og:description"] == "A test page"
             assert body["og:image"].startswith("mxc://test.local/")
             assert body["matrix:image:size"] == len(_png())
+            # The fetched image's own dimensions, as Synapse gives them.
+            assert (body["og:image:width"], body["og:image:height"]) == (20, 10)
             image = await client.get(
                 f"{AUTHED}/download/{body['og:image'][len('mxc://') :]}",
                 headers=auth_header(token),

@@ -19,9 +19,11 @@ preview names it by its ``mxc://`` URI. Results are cached in memory per URL.
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import logging
 import socket
+import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from PIL import Image
 
 from homeserver.config.model import MediaConfig
 from homeserver.core.errors import Codes, Forbidden, InvalidParam, MatrixError
@@ -221,11 +224,16 @@ class UrlPreviewer:
     async def _image_fields(self, image: _Fetched, upload: Uploader) -> dict[str, Any]:
         name = urlsplit(image.url).path.rsplit("/", 1)[-1][:255] or None
         mxc = await upload(image.body, image.content_type, name)
-        return {
+        fields: dict[str, Any] = {
             "og:image": mxc,
             "og:image:type": image.content_type,
             "matrix:image:size": len(image.body),
         }
+        size = _image_size(image.body)
+        if size is not None:
+            # As Synapse: the dimensions of the image actually fetched.
+            fields["og:image:width"], fields["og:image:height"] = size
+        return fields
 
     async def _fetch(self, session: aiohttp.ClientSession, url: str) -> _Fetched:
         for _ in range(_MAX_REDIRECTS + 1):
@@ -294,3 +302,16 @@ def _check_url(url: str) -> None:
 
 def _bad_gateway(message: str) -> MatrixError:
     return MatrixError(message, code=Codes.UNKNOWN, status=502)
+
+
+def _image_size(body: bytes) -> tuple[int, int] | None:
+    """Width and height from the image's header (nothing is decoded), if
+    Pillow recognises it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(body)) as img:
+                width, height = img.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return width, height
