@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,6 @@ from homeserver.services.sync.to_device import ToDeviceService
 from homeserver.services.sync.typing import TypingService
 from homeserver.storage.db import Database
 from homeserver.storage.stores.account_data import AccountDataChange
-from homeserver.storage.stores.sync import MembershipAt
 
 logger = logging.getLogger(__name__)
 
@@ -229,8 +228,11 @@ class SyncService:
         token = StreamToken(
             **{f: getattr(now, f) for f in _FIELDS if f != "to_device"}, to_device=to_device_pos
         )
-        presence = await self._presence_events(req, rooms.joined, now)
-        device_lists = await self._device_lists(req, rooms.joined, memberships, now)
+        moves: tuple[set[str], set[str]] = (set(), set())
+        if since is not None and now.room > since.room:
+            moves = await self._rooms.membership_moves(user_id, memberships, since.room, now.room)
+        presence = await self._presence_events(req, rooms.joined, now, arrived=moves[0])
+        device_lists = await self._device_lists(req, rooms.joined, now, moves)
         key_counts, fallback_types = await self.key_state(user_id, device_id)
         body: JsonDict = {
             "next_batch": token.encode(),
@@ -261,23 +263,35 @@ class SyncService:
         return users
 
     async def _presence_events(
-        self, req: SyncRequest, joined: list[str], now: StreamToken
+        self, req: SyncRequest, joined: list[str], now: StreamToken, *, arrived: set[str]
     ) -> list[JsonDict]:
+        """Presence changed since the token of users sharing a room, and the
+        current presence of users who started sharing one (a new member of
+        a room, or the members of a room the user joined), as Synapse sends."""
         if not self._presence.enabled:
             return []
         since = req.since.presence if req.since is not None else 0
-        if now.presence <= since:
-            return []
         user_id = req.requester.user_id
-        if req.since is not None and not self._notifier.changed_since(
-            "presence", since, rooms=joined, users=(user_id,)
-        ):
+        changed = now.presence > since and (
+            req.since is None
+            or self._notifier.changed_since("presence", since, rooms=joined, users=(user_id,))
+        )
+        if not changed and not arrived:
             return []
         users = await self._sharing_users(user_id, joined)
+        newcomers = sorted(arrived & users)
         async with self._db.read() as conn:
-            rows = await self._presence.store.changes_for_users(
-                conn, sorted(users), since=since, upto=now.presence
-            )
+            rows = []
+            if changed:
+                rows = await self._presence.store.changes_for_users(
+                    conn, sorted(users), since=since, upto=now.presence
+                )
+            if newcomers:
+                already = {r.user_id for r in rows}
+                current = await self._presence.store.changes_for_users(
+                    conn, newcomers, since=0, upto=now.presence
+                )
+                rows.extend(r for r in current if r.user_id not in already)
         flt = req.filter.presence
         events = [
             {"type": "m.presence", "sender": r.user_id, "content": self._presence.to_content(r)}
@@ -290,8 +304,8 @@ class SyncService:
         self,
         req: SyncRequest,
         joined: list[str],
-        memberships: Sequence[MembershipAt],
         now: StreamToken,
+        moves: tuple[set[str], set[str]],
     ) -> dict[str, list[str]]:
         """``changed``: users sharing a room whose devices changed, or who
         started sharing one; ``left``: users who shared a room during the
@@ -304,12 +318,8 @@ class SyncService:
         changed: set[str] = set()
         if now.device_lists > since.device_lists:
             changed = await self._device_list_changes(since.device_lists, now.device_lists)
-        departed: set[str] = set()
-        if now.room > since.room:
-            arrived, departed = await self._rooms.membership_moves(
-                user_id, memberships, since.room, now.room
-            )
-            changed |= arrived
+        arrived, departed = moves
+        changed |= arrived
         if not changed and not departed:
             return out
         sharing = await self._sharing_users(user_id, joined)
