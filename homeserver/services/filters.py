@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeserver.core.canonical_json import encode_canonical_json
-from homeserver.core.errors import BadJson, CanonicalJsonError, Forbidden, NotFound
+from homeserver.core.errors import (
+    BadJson,
+    CanonicalJsonError,
+    Forbidden,
+    InvalidIdentifier,
+    NotFound,
+)
 from homeserver.core.events import PDU
 from homeserver.core.glob import matches_any_wildcard
+from homeserver.core.ids import parse_room_id, parse_user_id
 from homeserver.services.requester import Requester
 from homeserver.storage.db import Database
 from homeserver.storage.stores.filters import FilterStore
@@ -131,6 +138,22 @@ def _str_list(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] |
     return tuple(value)
 
 
+def _id_list(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
+    """A list of room ids (``rooms``, ``not_rooms``) or user ids (``senders``,
+    ``not_senders``): as Synapse's filter schema, each must parse."""
+    values = _str_list(obj, key, where)
+    if values is None:
+        return None
+    rooms = key.endswith("rooms")
+    for value in values:
+        try:
+            parse_room_id(value) if rooms else parse_user_id(value, strict=False)
+        except InvalidIdentifier as e:
+            kind = "room" if rooms else "user"
+            raise InvalidFilter(f"{where}.{key}: {value!r} is not a {kind} id") from e
+    return values
+
+
 def _bool(obj: Mapping[str, Any], key: str, where: str) -> bool | None:
     value = obj.get(key)
     if value is None:
@@ -157,10 +180,10 @@ def _event_filter(obj: Mapping[str, Any], where: str) -> EventFilter:
         limit=limit,
         types=_str_list(obj, "types", where),
         not_types=_str_list(obj, "not_types", where) or (),
-        senders=_str_list(obj, "senders", where),
-        not_senders=_str_list(obj, "not_senders", where) or (),
-        rooms=_str_list(obj, "rooms", where),
-        not_rooms=_str_list(obj, "not_rooms", where) or (),
+        senders=_id_list(obj, "senders", where),
+        not_senders=_id_list(obj, "not_senders", where) or (),
+        rooms=_id_list(obj, "rooms", where),
+        not_rooms=_id_list(obj, "not_rooms", where) or (),
         contains_url=_bool(obj, "contains_url", where),
         lazy_load_members=_bool(obj, "lazy_load_members", where) or False,
         include_redundant_members=_bool(obj, "include_redundant_members", where) or False,
@@ -186,8 +209,8 @@ def parse_filter(definition: Any) -> Filter:
         presence=_event_filter(_obj(definition, "presence", "filter"), "presence"),
         account_data=_event_filter(_obj(definition, "account_data", "filter"), "account_data"),
         room=RoomFilter(
-            rooms=_str_list(room, "rooms", "room"),
-            not_rooms=_str_list(room, "not_rooms", "room") or (),
+            rooms=_id_list(room, "rooms", "room"),
+            not_rooms=_id_list(room, "not_rooms", "room") or (),
             include_leave=_bool(room, "include_leave", "room") or False,
             timeline=_event_filter(_obj(room, "timeline", "room"), "room.timeline"),
             state=_event_filter(_obj(room, "state", "room"), "room.state"),

@@ -49,3 +49,27 @@ async def test_invalid_filter_is_bad_json(client: TestClient[Any, Any]) -> None:
     assert (status, data["errcode"]) == (400, "M_BAD_JSON")
     status, data = await alice.request("POST", f"/user/{alice.user_id}/filter", [1, 2])
     assert (status, data["errcode"]) == (400, "M_BAD_JSON")
+
+
+async def test_filter_room_and_user_ids_must_parse(client: TestClient[Any, Any]) -> None:
+    """As Synapse's filter schema (Complement TestFilter): rooms and senders are ids."""
+    alice = await new_user(client, "alice")
+    path = f"/user/{alice.user_id}/filter"
+    bad = [
+        {"room": {"rooms": ["not_a_room_id"]}},
+        {"room": {"not_rooms": ["#alias:test.local"]}},
+        {"room": {"timeline": {"rooms": ["not_a_room_id"]}}},
+        {"room": {"timeline": {"senders": ["not_a_sender_id"]}}},
+        {"presence": {"not_senders": ["bob"]}},
+    ]
+    for body in bad:
+        status, data = await alice.request("POST", path, body)
+        assert (status, data["errcode"]) == (400, "M_BAD_JSON"), body
+    v12_room = "!" + "A" * 43
+    good = {
+        "room": {
+            "rooms": ["!abc:test.local", v12_room],
+            "timeline": {"senders": [alice.user_id], "not_senders": ["@Old.Style:other.example"]},
+        }
+    }
+    await alice.ok("POST", path, good)
