@@ -152,3 +152,32 @@ async def test_create_room_topic_is_also_a_rich_topic(client: TestClient[Any, An
     assert await alice.ok("GET", f"/rooms/{room_id}/state/m.room.topic/") == {
         "topic": "Shenanigans"
     }
+
+
+async def test_v12_creator_checks_answer_400_as_synapse(client: TestClient[Any, Any]) -> None:
+    """Complement's MSC4289/MSC4291 tests: these are 400s, not auth failures."""
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    for body in (["@foo:example.com", "not-a-user-id"], ["@invalid:dom$ain$.com"], "x"):
+        status, data = await alice.request(
+            "POST",
+            "/createRoom",
+            {"room_version": "12", "creation_content": {"additional_creators": body}},
+        )
+        assert status == 400, (body, data)
+    room_id = await alice.create_room(
+        room_version="12",
+        preset="public_chat",
+        creation_content={"additional_creators": [bob.user_id, "@bar:baz.code"]},
+    )
+    for users in ({alice.user_id: 100}, {bob.user_id: 100}):
+        status, _ = await alice.put_state(room_id, "m.room.power_levels", {"users": users})
+        assert status == 400, users
+    status, _ = await alice.put_state(room_id, "m.room.power_levels", {"users": {}})
+    assert status == 200
+    for version in ("11", "12"):
+        other = await alice.create_room(room_version=version)
+        status, data = await alice.put_state(
+            other, "m.room.create", {"room_version": version, "entropy": 100}
+        )
+        assert (status, data["errcode"]) == (400, "M_INVALID_PARAM")

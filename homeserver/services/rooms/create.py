@@ -274,6 +274,8 @@ class RoomCreator:
         create_content["room_version"] = rv.identifier
         if not rv.implicit_room_creator:
             create_content["creator"] = creator
+        if rv.privileged_creators and "additional_creators" in create_content:
+            _check_additional_creators(create_content["additional_creators"])
         if rv.privileged_creators and preset == "trusted_private_chat" and request.invite:
             extra = create_content.get("additional_creators", [])
             if not isinstance(extra, list):
@@ -330,6 +332,20 @@ class RoomCreator:
         async with self._db.read() as conn:
             profile = await self._profiles.get(conn, user_id)
         return profile.member_content() if profile is not None else {}
+
+
+def _check_additional_creators(value: Any) -> None:
+    """v12 ``additional_creators``: a list of user ids with valid server names
+    (400 M_BAD_JSON otherwise, as Synapse checks them)."""
+    if not isinstance(value, list):
+        raise BadJson("'additional_creators' must be a list of user ids")
+    for user_id in value:
+        if not isinstance(user_id, str) or len(user_id.encode()) > 255:
+            raise BadJson("'additional_creators' must be a list of user ids")
+        try:
+            parse_user_id(user_id, strict=False)
+        except InvalidIdentifier as e:
+            raise BadJson(f"Invalid user id in 'additional_creators': {user_id!r}") from e
 
 
 class _RoomBuilder:

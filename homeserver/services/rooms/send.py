@@ -23,7 +23,7 @@ from typing import Any
 from signedjson.types import SigningKey
 
 from homeserver.core.auth import PowerLevels, parse_level
-from homeserver.core.auth.power import LEVEL_KEYS, is_user_id
+from homeserver.core.auth.power import LEVEL_KEYS, is_user_id, room_creators
 from homeserver.core.errors import (
     BadJson,
     Forbidden,
@@ -184,8 +184,16 @@ class EventSender:
         snapshot = await self._cache.room(room_id)
         if snapshot is None:
             raise Forbidden("You are not in this room")
+        if event_type == "m.room.create" and state_key == "":
+            # As Synapse: a room is created once (400, not an auth failure).
+            raise InvalidParam("Cannot resend m.room.create event")
         if event_type == "m.room.power_levels":
             check_power_levels_content(content, snapshot.room_version)
+            if (
+                snapshot.room_version.privileged_creators
+                and snapshot.membership_of(requester.user_id) == "join"
+            ):
+                await self._check_creators_not_in_users(snapshot, content)
         if event_type == "m.room.canonical_alias":
             await self._check_canonical_alias(room_id, content)
         unsigned = None
@@ -359,6 +367,21 @@ class EventSender:
     def _ratelimit(self, requester: Requester) -> None:
         if not requester.ratelimit_exempt:
             self._ratelimiter.check("message", requester.user_id)
+
+    async def _check_creators_not_in_users(
+        self, snapshot: RoomSnapshot, content: Mapping[str, Any]
+    ) -> None:
+        """v12: the creators' power is implicit; naming one in ``users`` is
+        refused with 400 before the auth rules would reject it (as Synapse)."""
+        users = content.get("users")
+        if not isinstance(users, dict) or not users:
+            return
+        create = (await self._cache.state_pdus(snapshot.state, [("m.room.create", "")])).get(
+            ("m.room.create", "")
+        )
+        named = sorted(room_creators(create) & users.keys())
+        if named:
+            raise InvalidParam(f"Room creators must not appear in content.users: {named}")
 
     async def _txn_event(self, txn: TxnKey) -> str | None:
         async with self._db.read() as conn:
