@@ -68,3 +68,34 @@ async def test_federation_version_names_the_server(client: Client) -> None:
     assert server["name"] == "homeserver"
     assert isinstance(server["version"], str)
     assert server["version"]
+
+
+async def test_key_query_answers_for_our_own_server_only(client: Client) -> None:
+    """The notary endpoints: our keys when asked for; other servers are left
+    out (their keys are not fetched yet); a wrong method is 405."""
+    ours = await (await client.get(KEYS)).json()
+    key_id = next(iter(ours["verify_keys"]))
+    query = "/_matrix/key/v2/query"
+    for body in (
+        {"server_keys": {"test.local": {}}},
+        {"server_keys": {"test.local": {key_id: {"minimum_valid_until_ts": 0}}}},
+    ):
+        resp = await client.post(query, json=body)
+        assert resp.status == 200
+        (answer,) = (await resp.json())["server_keys"]
+        assert answer["server_name"] == "test.local"
+        assert answer["verify_keys"] == ours["verify_keys"]
+    for body in (
+        {"server_keys": {"other.example": {}}},
+        {"server_keys": {"test.local": {"ed25519:nope": {}}}},
+    ):
+        resp = await client.post(query, json=body)
+        assert (await resp.json()) == {"server_keys": []}
+    resp = await client.get(f"{query}/test.local")
+    assert [k["server_name"] for k in (await resp.json())["server_keys"]] == ["test.local"]
+    resp = await client.get(f"{query}/other.example")
+    assert (await resp.json()) == {"server_keys": []}
+    resp = await client.post(query, json={"server_keys": []})
+    assert resp.status == 400
+    resp = await client.put(query, json={})
+    assert resp.status == 405

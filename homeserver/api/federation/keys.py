@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from typing import Any
 
 from aiohttp import web
 
-from homeserver.api.http import json_response, services
+from homeserver.api.http import json_object, json_response, services
 from homeserver.api.routing import Auth, Route
-from homeserver.core.errors import NotFound
+from homeserver.core.errors import BadJson, NotFound
 from homeserver.core.signing import encode_verify_key, get_verify_key, key_id, sign_json
 
 #: How long other servers may cache our key response. A week, as the spec's
@@ -34,18 +35,64 @@ async def get_server_keys(request: web.Request) -> web.Response:
     - With a key id in the path (deprecated form), 404 unless it is ours.
     """
     svc = services(request)
-    signing_key = svc.signing_key
-    our_key_id = key_id(signing_key)
     asked = request.match_info.get("key_id")
-    if asked is not None and asked != our_key_id:
+    if asked is not None and asked != key_id(svc.signing_key):
         raise NotFound(f"No key {asked!r}")
+    return json_response(_our_keys(request))
+
+
+def _our_keys(request: web.Request) -> dict[str, Any]:
+    """Our key response, signed with our key."""
+    svc = services(request)
+    signing_key = svc.signing_key
     body = {
         "server_name": svc.config.server_name,
         "valid_until_ts": svc.clock.time_ms() + KEY_VALIDITY_MS,
-        "verify_keys": {our_key_id: {"key": encode_verify_key(get_verify_key(signing_key))}},
+        "verify_keys": {
+            key_id(signing_key): {"key": encode_verify_key(get_verify_key(signing_key))}
+        },
         "old_verify_keys": {},
     }
-    return json_response(sign_json(body, svc.config.server_name, signing_key))
+    signed: dict[str, Any] = sign_json(body, svc.config.server_name, signing_key)
+    return signed
+
+
+def _notary_answer(request: web.Request, queries: dict[str, Any]) -> web.Response:
+    """The keys we can vouch for: only our own, as we fetch no other
+    server's keys yet (a server we cannot answer for is left out)."""
+    server_name = services(request).config.server_name
+    wanted = queries.get(server_name)
+    keys = []
+    if isinstance(wanted, dict):
+        ours = key_id(services(request).signing_key)
+        if not wanted or ours in wanted:
+            keys.append(_our_keys(request))
+    return json_response({"server_keys": keys})
+
+
+async def post_key_query(request: web.Request) -> web.Response:
+    """POST /_matrix/key/v2/query
+
+    https://spec.matrix.org/v1.19/server-server-api/#post_matrixkeyv2query
+
+    - A notary answer with our own keys when they are asked for; other
+      servers' keys are not fetched (federation is not built yet).
+    """
+    body = await json_object(request)
+    queries = body.get("server_keys")
+    if not isinstance(queries, dict) or not all(isinstance(v, dict) for v in queries.values()):
+        raise BadJson("'server_keys' must be an object of server names to key queries")
+    return _notary_answer(request, queries)
+
+
+async def get_key_query(request: web.Request) -> web.Response:
+    """GET /_matrix/key/v2/query/{serverName}
+
+    https://spec.matrix.org/v1.19/server-server-api/#get_matrixkeyv2queryservername
+
+    - As the POST form, for one server and all its keys.
+    """
+    return _notary_answer(request, {request.match_info["serverName"]: {}})
 
 
 async def get_federation_version(request: web.Request) -> web.Response:
@@ -59,6 +106,8 @@ async def get_federation_version(request: web.Request) -> web.Response:
 routes = [
     Route("GET", "/_matrix/key/v2/server", get_server_keys, Auth.NONE, resource="keys"),
     Route("GET", "/_matrix/key/v2/server/{key_id}", get_server_keys, Auth.NONE, resource="keys"),
+    Route("POST", "/_matrix/key/v2/query", post_key_query, Auth.NONE, resource="keys"),
+    Route("GET", "/_matrix/key/v2/query/{serverName}", get_key_query, Auth.NONE, resource="keys"),
     Route(
         "GET",
         "/_matrix/federation/v1/version",
