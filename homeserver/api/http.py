@@ -163,10 +163,16 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> Any:
 
 
 async def json_object(request: web.Request, *, allow_empty: bool = False) -> JsonDict:
-    """Reads the body as a JSON object (M_NOT_JSON / M_BAD_JSON otherwise)."""
+    """Reads the body as a JSON object.
+
+    Raises:
+        NotJson: not JSON (see ``read_json``).
+        BadJson: JSON, but not an object (a string, array, number...), as
+            Synapse answers "Content must be a JSON object".
+    """
     body = await read_json(request, allow_empty=allow_empty)
     if not isinstance(body, dict):
-        raise NotJson("Request body must be a JSON object")
+        raise BadJson("Content must be a JSON object")
     return body
 
 

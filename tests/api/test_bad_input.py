@@ -7,6 +7,8 @@ The rules (``homeserver/api/http.py``, ``read_json``):
 
 - not JSON, or nested deeper than ``MAX_JSON_DEPTH``: 400 ``M_NOT_JSON``
   (Synapse answers "Content not JSON" also when its parser runs out of stack);
+- JSON that is not an object where an object is expected: 400 ``M_BAD_JSON``
+  (Synapse's "Content must be a JSON object");
 - NUL or an unpaired surrogate in any string or key, an integer outside the
   signed 64-bit range, a number too large for a float: 400 ``M_BAD_JSON``;
 - event content outside canonical JSON's integer range: 400 ``M_BAD_JSON``
@@ -17,6 +19,7 @@ The rules (``homeserver/api/http.py``, ``read_json``):
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -240,6 +243,50 @@ async def test_number_overflowing_a_float_is_bad_json(alice: User) -> None:
         method="DELETE",
     )
     assert _errcode(answer) == (400, "M_BAD_JSON")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"body": 9007199254740992}',
+        b'{"body": -9007199254740992}',
+        b'{"body": 1.1}',
+        b'{"body": NaN}',
+    ],
+)
+async def test_event_body_that_is_a_json_string_is_bad_json(alice: User, body: bytes) -> None:
+    # Complement's TestJson/Invalid_numerical_values hands these bodies to Go's
+    # json.Marshal, which sends a byte slice as a base64 string: what reaches
+    # the server is a JSON string, not an object.
+    room_id = await alice.create_room(room_version="6")
+    answer = await _post_raw(
+        alice.client,
+        f"{V3}/rooms/{room_id}/send/complement.dummy/s",
+        json.dumps(base64.b64encode(body).decode()).encode(),
+        alice.token,
+        method="PUT",
+    )
+    assert _errcode(answer) == (400, "M_BAD_JSON")
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"42", b"null", b"true", b'"text"'])
+async def test_json_that_is_not_an_object_is_bad_json(alice: User, body: bytes) -> None:
+    path = f"{V3}/user/{alice.user_id}/account_data/org.example"
+    answer = await _post_raw(alice.client, path, body, alice.token, method="PUT")
+    assert _errcode(answer) == (400, "M_BAD_JSON")
+
+
+async def test_special_float_values_are_not_json(alice: User) -> None:
+    room_id = await alice.create_room(room_version="6")
+    for i, body in enumerate([b'{"body": Infinity}', b'{"body": -Infinity}', b'{"body": NaN}']):
+        answer = await _post_raw(
+            alice.client,
+            f"{V3}/rooms/{room_id}/send/complement.dummy/nan{i}",
+            body,
+            alice.token,
+            method="PUT",
+        )
+        assert _errcode(answer) == (400, "M_NOT_JSON"), body
 
 
 # --- query strings and path segments -------------------------------------------------

@@ -53,9 +53,10 @@ async def test_malformed_json_is_not_json(client: Client) -> None:
     assert await error_of(resp) == (400, "M_NOT_JSON")
 
 
-async def test_json_that_is_not_an_object_is_not_json(client: Client) -> None:
+async def test_json_that_is_not_an_object_is_bad_json(client: Client) -> None:
+    # As Synapse: valid JSON of the wrong shape is M_BAD_JSON, not M_NOT_JSON.
     resp = await client.post(LOGIN, json=[1, 2, 3])
-    assert await error_of(resp) == (400, "M_NOT_JSON")
+    assert await error_of(resp) == (400, "M_BAD_JSON")
 
 
 async def test_wrong_field_type_is_bad_json(client: Client) -> None:
