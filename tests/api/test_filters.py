@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -73,3 +74,27 @@ async def test_filter_room_and_user_ids_must_parse(client: TestClient[Any, Any])
         }
     }
     await alice.ok("POST", path, good)
+
+
+async def test_inline_filter_with_bad_ids_is_a_client_error(client: TestClient[Any, Any]) -> None:
+    """An inline ``filter`` query parameter goes through the same parsing:
+    /sync refuses bad room and user ids with 400; /messages reads only a
+    RoomEventFilter's fields (as Synapse, it does not check ids) and so a
+    sender that is no user id matches nothing."""
+    alice = await new_user(client, "alice")
+    room_id = await alice.create_room()
+    for definition in (
+        {"room": {"timeline": {"rooms": ["not_a_room_id"]}}},
+        {"room": {"timeline": {"senders": ["not_a_sender_id"]}}},
+        {"presence": {"not_senders": ["bob"]}},
+    ):
+        status, data = await alice.request(
+            "GET", "/sync", params={"filter": json.dumps(definition)}
+        )
+        assert (status, data["errcode"]) == (400, "M_BAD_JSON"), definition
+    status, data = await alice.request(
+        "GET",
+        f"/rooms/{room_id}/messages",
+        params={"dir": "b", "filter": json.dumps({"senders": ["not_a_sender_id"]})},
+    )
+    assert (status, data["chunk"]) == (200, [])
