@@ -138,12 +138,15 @@ def _str_list(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] |
     return tuple(value)
 
 
-def _id_list(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
+def _id_list(
+    obj: Mapping[str, Any], key: str, where: str, check: bool = True
+) -> tuple[str, ...] | None:
     """A list of room ids (``rooms``, ``not_rooms``) or user ids (``senders``,
-    ``not_senders``): as Synapse's filter schema, each must parse."""
+    ``not_senders``): as Synapse's filter schema, each must parse (unless
+    ``check`` is off: a stored filter is not judged again)."""
     values = _str_list(obj, key, where)
-    if values is None:
-        return None
+    if values is None or not check:
+        return values
     rooms = key.endswith("rooms")
     for value in values:
         try:
@@ -172,7 +175,7 @@ def _obj(obj: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _event_filter(obj: Mapping[str, Any], where: str) -> EventFilter:
+def _event_filter(obj: Mapping[str, Any], where: str, check: bool = True) -> EventFilter:
     limit = obj.get("limit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
         raise InvalidFilter(f"{where}.limit must be a non-negative integer")
@@ -180,10 +183,10 @@ def _event_filter(obj: Mapping[str, Any], where: str) -> EventFilter:
         limit=limit,
         types=_str_list(obj, "types", where),
         not_types=_str_list(obj, "not_types", where) or (),
-        senders=_id_list(obj, "senders", where),
-        not_senders=_id_list(obj, "not_senders", where) or (),
-        rooms=_id_list(obj, "rooms", where),
-        not_rooms=_id_list(obj, "not_rooms", where) or (),
+        senders=_id_list(obj, "senders", where, check),
+        not_senders=_id_list(obj, "not_senders", where, check) or (),
+        rooms=_id_list(obj, "rooms", where, check),
+        not_rooms=_id_list(obj, "not_rooms", where, check) or (),
         contains_url=_bool(obj, "contains_url", where),
         lazy_load_members=_bool(obj, "lazy_load_members", where) or False,
         include_redundant_members=_bool(obj, "include_redundant_members", where) or False,
@@ -191,8 +194,12 @@ def _event_filter(obj: Mapping[str, Any], where: str) -> EventFilter:
     )
 
 
-def parse_filter(definition: Any) -> Filter:
+def parse_filter(definition: Any, *, check_ids: bool = True) -> Filter:
     """Validates a filter definition (a JSON object) into a :class:`Filter`.
+
+    Args:
+        check_ids: require room and user ids to parse; off for filters
+            stored before that was checked, which must keep working.
 
     Raises:
         InvalidFilter: not an object, or a field of the wrong type.
@@ -203,19 +210,24 @@ def parse_filter(definition: Any) -> Filter:
     if event_format not in ("client", "federation"):
         raise InvalidFilter("event_format must be 'client' or 'federation'")
     room = _obj(definition, "room", "filter")
+    check = check_ids
     return Filter(
         event_fields=_str_list(definition, "event_fields", "filter"),
         event_format=event_format,
-        presence=_event_filter(_obj(definition, "presence", "filter"), "presence"),
-        account_data=_event_filter(_obj(definition, "account_data", "filter"), "account_data"),
+        presence=_event_filter(_obj(definition, "presence", "filter"), "presence", check),
+        account_data=_event_filter(
+            _obj(definition, "account_data", "filter"), "account_data", check
+        ),
         room=RoomFilter(
-            rooms=_id_list(room, "rooms", "room"),
-            not_rooms=_id_list(room, "not_rooms", "room") or (),
+            rooms=_id_list(room, "rooms", "room", check),
+            not_rooms=_id_list(room, "not_rooms", "room", check) or (),
             include_leave=_bool(room, "include_leave", "room") or False,
-            timeline=_event_filter(_obj(room, "timeline", "room"), "room.timeline"),
-            state=_event_filter(_obj(room, "state", "room"), "room.state"),
-            ephemeral=_event_filter(_obj(room, "ephemeral", "room"), "room.ephemeral"),
-            account_data=_event_filter(_obj(room, "account_data", "room"), "room.account_data"),
+            timeline=_event_filter(_obj(room, "timeline", "room"), "room.timeline", check),
+            state=_event_filter(_obj(room, "state", "room"), "room.state", check),
+            ephemeral=_event_filter(_obj(room, "ephemeral", "room"), "room.ephemeral", check),
+            account_data=_event_filter(
+                _obj(room, "account_data", "room"), "room.account_data", check
+            ),
         ),
     )
 
@@ -306,4 +318,4 @@ class FilterService:
             stored = await self._store.get(conn, user_id, int(param))
         if stored is None:
             raise InvalidFilter(f"Unknown filter {param[:40]!r}")
-        return parse_filter(stored)
+        return parse_filter(stored, check_ids=False)

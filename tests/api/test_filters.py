@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from homeserver.storage.stores.filters import FilterStore
+from tests.api.helpers import services_of
 from tests.api.rooms_helpers import new_user
 
 
@@ -98,3 +100,24 @@ async def test_inline_filter_with_bad_ids_is_a_client_error(client: TestClient[A
         params={"dir": "b", "filter": json.dumps({"senders": ["not_a_sender_id"]})},
     )
     assert (status, data["chunk"]) == (200, [])
+
+
+async def test_filter_stored_before_ids_were_checked_still_works(
+    client: TestClient[Any, Any],
+) -> None:
+    """A filter saved when room and user ids were not yet checked keeps
+    serving /sync (it is not judged again), while a new one is refused."""
+    alice = await new_user(client, "alice")
+    room_id = await alice.create_room()
+    event_id = await alice.send(room_id, "hello")
+    definition = {"room": {"rooms": [room_id, "not_a_room_id"], "timeline": {"senders": ["x"]}}}
+    status, _ = await alice.request("POST", f"/user/{alice.user_id}/filter", definition)
+    assert status == 400
+    store = FilterStore()
+    async with services_of(client).db.write() as txn:
+        filter_id = await store.add(txn, alice.user_id, definition)
+    data = await alice.ok("GET", "/sync", params={"filter": str(filter_id)})
+    assert room_id in data["rooms"]["join"]
+    # The sender "x" matches nobody: the timeline is empty, not an error.
+    events = data["rooms"]["join"][room_id]["timeline"]["events"]
+    assert event_id not in [e["event_id"] for e in events]
