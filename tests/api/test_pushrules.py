@@ -20,7 +20,8 @@ async def test_get_push_rules_returns_defaults_for_new_user(client: TestClient[A
     alice = await new_user(client, "alice")
     data = await alice.ok("GET", "/pushrules/")
     ruleset = data["global"]
-    assert set(ruleset) == {"override", "content", "room", "sender", "underride"}
+    assert set(ruleset) == {"override", "content", "postcontent", "room", "sender", "underride"}
+    assert ruleset["postcontent"] == []
     assert ruleset["override"][0]["rule_id"] == ".m.rule.master"
     assert ruleset["override"][0]["enabled"] is False
     mention = next(r for r in ruleset["override"] if r["rule_id"] == ".m.rule.is_user_mention")
@@ -211,3 +212,26 @@ async def test_rule_change_reaches_sync_account_data(client: TestClient[Any, Any
     data = await alice.ok("GET", "/sync")
     events = {e["type"]: e["content"] for e in data["account_data"]["events"]}
     assert events["m.push_rules"]["global"]["override"][0]["enabled"] is True
+
+
+async def test_postcontent_kind_has_no_rules_and_refuses_user_rules(
+    client: TestClient[Any, Any],
+) -> None:
+    # MSC4306's kind. Thread subscriptions are not implemented, so its default
+    # rules are not served (as Synapse with the MSC off): Complement's
+    # disableMsc4306PushRules probes them and moves on at a 404.
+    alice = await new_user(client, "alice")
+    assert await _ids(alice, "postcontent") == []
+    for rule_id in (
+        ".io.element.msc4306.rule.subscribed_thread",
+        ".io.element.msc4306.rule.unsubscribed_thread",
+    ):
+        path = f"{RULES}/postcontent/{rule_id}"
+        status, data = await alice.request("GET", path)
+        assert (status, data["errcode"]) == (404, "M_NOT_FOUND")
+        status, data = await alice.request("PUT", path + "/enabled", {"enabled": False})
+        assert (status, data["errcode"]) == (404, "M_NOT_FOUND")
+    body = {"conditions": [], "actions": ["notify"]}
+    status, data = await alice.request("PUT", f"{RULES}/postcontent/mine", body)
+    assert (status, data["errcode"]) == (400, "M_INVALID_PARAM")
+    assert await _ids(alice, "postcontent") == []

@@ -474,3 +474,16 @@ def test_evaluator_never_raises_on_random_rules_and_events(
     assert isinstance(actions, tuple)
     notify, highlight = notify_and_highlight(actions)
     assert notify or not highlight
+
+
+def test_msc4306_thread_subscription_condition_never_matches() -> None:
+    # Thread subscriptions are not implemented: neither form of the condition
+    # may silence a thread reply or notify for it.
+    thread_reply = message()
+    thread_reply["content"]["m.relates_to"] = {"rel_type": "m.thread", "event_id": "$root"}
+    kind = "io.element.msc4306.thread_subscription"
+    for subscribed in (True, False):
+        assert not matches([{"kind": kind, "subscribed": subscribed}], thread_reply)
+    rules = build_ruleset(ALICE, [])
+    assert rules.rules("postcontent") == ()
+    assert evaluate(compile_ruleset(rules), thread_reply, ctx()) == ("notify",)

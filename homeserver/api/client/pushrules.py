@@ -31,7 +31,8 @@ async def get_global_push_rules(request: web.Request) -> web.Response:
 
     https://spec.matrix.org/v1.19/client-server-api/#get_matrixclientv3pushrulesglobal
 
-    - The global ruleset: override, content, room, sender, underride.
+    - The global ruleset: override, content, postcontent (MSC4306, always
+      empty), room, sender, underride.
     """
     rules = await services(request).push.rules.get_all(requester(request).user_id)
     return json_response(rules[GLOBAL_SCOPE])

@@ -32,7 +32,10 @@ Condition semantics (spec "Conditions"):
 - ``sender_notification_permission``: the sender's power level is at least
   the room's ``notifications[key]`` level (default 50).
 - Any other kind, or a malformed condition, never matches (so its rule
-  never matches).
+  never matches). That includes MSC4306's
+  ``io.element.msc4306.thread_subscription``: with no thread subscriptions,
+  neither its "subscribed" nor its "unsubscribed" form may silence or add
+  a notification (Synapse's evaluator answers false with the MSC off).
 
 Deprecated mention rules (``LEGACY_MENTION_RULES``) are skipped when the
 event's content has an ``m.mentions`` property (spec v1.7, MSC3952).

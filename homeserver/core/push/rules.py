@@ -7,6 +7,13 @@ underride) or a ``pattern`` (content). Room and sender rules have neither:
 their ``rule_id`` is the room or user id they apply to.
 
 Server-default rules have ids starting with ``.`` and ``default = True``.
+
+``postcontent`` is MSC4306's (thread subscriptions) sixth kind, checked
+after ``content`` and before ``room`` as Synapse does. Its only rules would
+be the server defaults ``.io.element.msc4306.rule.subscribed_thread`` and
+``.unsubscribed_thread``; thread subscriptions are not implemented, so, like
+Synapse with the MSC off (its default), the kind is known on every
+``/pushrules`` path but holds no rules, and clients may not add any.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ JsonDict = dict[str, Any]
 
 OVERRIDE: Final = "override"
 CONTENT: Final = "content"
+POSTCONTENT: Final = "postcontent"
 ROOM: Final = "room"
 SENDER: Final = "sender"
 UNDERRIDE: Final = "underride"
 
 #: The kinds, in the order they are checked.
-KINDS: Final = (OVERRIDE, CONTENT, ROOM, SENDER, UNDERRIDE)
+KINDS: Final = (OVERRIDE, CONTENT, POSTCONTENT, ROOM, SENDER, UNDERRIDE)
 
 #: Actions from older spec versions that servers must ignore (spec v1.7).
 HISTORICAL_ACTIONS: Final = frozenset({"dont_notify", "coalesce"})
@@ -39,7 +47,7 @@ class PushRule:
     actions: tuple[Any, ...]
     enabled: bool = True
     default: bool = False
-    #: override/underride only; None for the other kinds
+    #: override/postcontent/underride only; None for the other kinds
     conditions: tuple[JsonDict, ...] | None = None
     #: content only
     pattern: str | None = None

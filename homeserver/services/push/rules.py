@@ -28,6 +28,7 @@ from homeserver.core.push.rules import (
     CONTENT,
     KINDS,
     OVERRIDE,
+    POSTCONTENT,
     UNDERRIDE,
     PushRule,
     is_server_default_id,
@@ -201,13 +202,16 @@ class PushRulesService:
         ``before`` wins.
 
         Raises:
-            InvalidParam: unknown kind; a reserved or malformed rule id;
+            InvalidParam: unknown kind; ``postcontent`` (MSC4306 allows no
+                user rules there); a reserved or malformed rule id;
                 ``before``/``after`` naming a server-default rule.
             MissingParam / BadJson: bad ``actions``, ``conditions`` or ``pattern``.
             MatrixError: 400 M_UNKNOWN when ``before``/``after`` is not a rule
                 of the user (the spec's example error).
         """
         check_kind(kind)
+        if kind == POSTCONTENT:
+            raise InvalidParam("User-defined rules of kind 'postcontent' are not accepted")
         if not is_valid_rule_id(rule_id):
             raise InvalidParam(
                 "Invalid rule id: ids starting with '.' are reserved, '/' and '\\' are not allowed"
