@@ -232,3 +232,45 @@ async def test_backups_are_private_to_their_user(client: Client) -> None:
     await call(client, alice, "PUT", f"/keys/{ROOM}/s1", key_data(), version=v)
     assert (await call(client, bob, "GET", "/version"))[0] == 404
     assert (await call(client, bob, "GET", "/keys", version=v))[0] == 404
+
+
+async def test_version_accepts_any_algorithm_name(client: Client) -> None:
+    # The server never decrypts a backup, so, as Synapse does, it keeps any
+    # algorithm name (Complement uses the short "m.megolm_backup.v1").
+    alice = await register_user(client, "alice")
+    body = {"algorithm": "m.megolm_backup.v1", "auth_data": {"foo": "bar"}}
+    status, created = await call(client, alice, "POST", "/version", body)
+    assert status == 200, created
+    _, info = await call(client, alice, "GET", f"/version/{created['version']}")
+    assert (info["algorithm"], info["auth_data"]) == ("m.megolm_backup.v1", {"foo": "bar"})
+    status, err = await call(client, alice, "POST", "/version", {"algorithm": 1, "auth_data": {}})
+    assert (status, err["errcode"]) == (400, "M_BAD_JSON")
+
+
+async def test_worse_keys_never_replace_under_any_algorithm(client: Client) -> None:
+    """Complement's TestE2EKeyBackupReplaceRoomKeyRules table."""
+    alice = await register_user(client, "alice")
+    body = {"algorithm": "m.megolm_backup.v1", "auth_data": {"foo": "bar"}}
+    _, created = await call(client, alice, "POST", "/version", body)
+    v = created["version"]
+    cases = {
+        "a": ((False, 10, 5), [(False, 11, 5), (False, 10, 6), (False, 11, 6)]),
+        "b": (
+            (True, 10, 5),
+            [
+                *[(False, 11, 5), (False, 10, 6), (False, 11, 6)],
+                *[(True, 11, 5), (True, 10, 6), (True, 11, 6)],
+            ],
+        ),
+    }
+    for session, ((verified, index, forwarded), worse) in cases.items():
+        kept = key_data(verified=verified, index=index, forwarded=forwarded)
+        status, _ = await call(client, alice, "PUT", f"/keys/!foo:hs1/{session}", kept, version=v)
+        assert status == 200
+        for w_verified, w_index, w_forwarded in worse:
+            other = key_data(verified=w_verified, index=w_index, forwarded=w_forwarded, tag="x")
+            path = f"/keys/!foo:hs1/{session}"
+            status, _ = await call(client, alice, "PUT", path, other, version=v)
+            assert status == 200
+            _, stored = await call(client, alice, "GET", path, version=v)
+            assert stored == kept

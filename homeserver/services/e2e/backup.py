@@ -10,6 +10,10 @@
   ``forwarded_count``; on a full tie the stored key stays.
 - ``etag`` changes whenever a version's keys change; ``count`` is its number
   of keys.
+- Any ``algorithm`` name is kept as given, as Synapse does: the server never
+  decrypts a backup, and clients use names beyond the spec's (the short
+  ``m.megolm_backup.v1``, MSC3270's AES variant). Only an update must keep
+  the version's algorithm.
 """
 
 from __future__ import annotations
@@ -26,18 +30,16 @@ from homeserver.core.errors import (
     MatrixError,
     NotFound,
 )
-from homeserver.services.e2e.validation import is_storable_text
+from homeserver.services.e2e.validation import MAX_ID_LENGTH, is_storable_text
 from homeserver.storage.db import Connection, Database
 from homeserver.storage.stores.key_backup import BackupVersion, KeyBackupStore, RoomKey
 
 JsonDict = dict[str, Any]
 
-__all__ = ["ALGORITHMS", "MEGOLM_BACKUP_V1", "KeyBackupService", "RoomKey", "WrongRoomKeysVersion"]
+__all__ = ["MEGOLM_BACKUP_V1", "KeyBackupService", "RoomKey", "WrongRoomKeysVersion"]
 
-#: The only backup algorithm of the spec.
+#: The only backup algorithm of the spec (others are accepted too).
 MEGOLM_BACKUP_V1 = "m.megolm_backup.v1.curve25519-aes-sha2"
-#: Algorithms accepted: the spec's, plus the AES variant clients try (MSC3270).
-ALGORITHMS = frozenset({MEGOLM_BACKUP_V1, "org.matrix.msc3270.v1.aes-hmac-sha2"})
 
 
 class WrongRoomKeysVersion(MatrixError):
@@ -210,8 +212,8 @@ def _version_number(version: str) -> int | None:
 def _check_version_body(algorithm: Any, auth_data: Any) -> tuple[str, JsonDict]:
     if not isinstance(algorithm, str):
         raise BadJson("'algorithm' must be a string")
-    if algorithm not in ALGORITHMS:
-        raise InvalidParam(f"Unsupported backup algorithm {algorithm[:80]!r}")
+    if not is_storable_text(algorithm):
+        raise InvalidParam(f"'algorithm' must be non-empty, at most {MAX_ID_LENGTH} characters")
     if not isinstance(auth_data, dict):
         raise BadJson("'auth_data' must be an object")
     _check_encodable(auth_data)
