@@ -116,3 +116,22 @@ async def test_initial_sync_carries_default_push_rules(client: Client) -> None:
     # A filter that leaves the type out is honoured.
     flt = {"account_data": {"not_types": ["m.push_rules"]}}
     assert (await sync(alice, filter=flt))["account_data"]["events"] == []
+
+
+async def test_room_joined_and_left_between_syncs_is_limited(client: Client) -> None:
+    """A room the client never saw joined comes in ``leave`` with ``limited``:
+    the shared history before the token is the member's to fetch."""
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room(preset="public_chat")
+    before = await alice.send(room_id, "before bob")
+    since = (await sync(bob))["next_batch"]
+    await bob.join(room_id)
+    await bob.ok("POST", f"/rooms/{room_id}/leave", {})
+    data = await sync(bob, since=since)
+    timeline = data["rooms"]["leave"][room_id]["timeline"]
+    assert timeline["limited"] is True
+    older = await bob.ok(
+        "GET", f"/rooms/{room_id}/messages", params={"dir": "b", "from": timeline["prev_batch"]}
+    )
+    assert before in [e["event_id"] for e in older["chunk"]]

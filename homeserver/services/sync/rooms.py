@@ -736,6 +736,13 @@ class RoomSections:
             currently_joined=False,
             shared_until=upto,
         )
+        if req.since is not None and not req.full_state and limit > 0 and not timeline.limited:
+            # Joined after the token and left again: the client never had the
+            # room, so what came before the token is history it may fetch
+            # (as for a newly joined room, the timeline says ``limited``).
+            changes = await self._membership_changes([m.room_id], req.since.room, upto)
+            if any(u == req.requester.user_id and ms == "join" for u, ms in changes):
+                timeline = replace(timeline, limited=True)
         fields = req.filter.event_fields
         state_filter = req.filter.room.state
         leave = await self._cache.event(m.event_id)
