@@ -17,6 +17,9 @@ WAITERS = 20
 
 
 async def sync(user: User, **params: Any) -> dict[str, Any]:
+    # Presence stays out of it: each member's first /sync would otherwise mark
+    # them online and wake everyone else's long-poll.
+    params.setdefault("set_presence", "offline")
     query = {k: (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in params.items()}
     data: dict[str, Any] = await user.ok("GET", "/sync", params=query)
     return data

@@ -136,3 +136,18 @@ async def test_room_joined_and_left_between_syncs_is_limited(client: Client) -> 
         "GET", f"/rooms/{room_id}/messages", params={"dir": "b", "from": timeline["prev_batch"]}
     )
     assert before in [e["event_id"] for e in older["chunk"]]
+
+
+async def test_sync_marks_the_user_online_unless_told_otherwise(client: Client) -> None:
+    """Spec: without ``set_presence`` a /sync marks its user online."""
+    alice = await new_user(client, "alice")
+    await sync(alice, set_presence="offline")
+    presence = await alice.ok("GET", f"/presence/{alice.user_id}/status")
+    assert presence["presence"] == "offline"
+    await sync(alice)
+    presence = await alice.ok("GET", f"/presence/{alice.user_id}/status")
+    assert presence["presence"] == "online"
+    await alice.ok("PUT", f"/presence/{alice.user_id}/status", {"presence": "unavailable"})
+    await sync(alice, set_presence="unavailable")
+    presence = await alice.ok("GET", f"/presence/{alice.user_id}/status")
+    assert presence["presence"] == "unavailable"

@@ -31,8 +31,9 @@ async def get_sync(request: web.Request) -> web.Response:
             since = StreamToken.parse(since_text)
         except InvalidToken as e:
             raise InvalidParam(f"Invalid 'since' token: {e}") from e
-    set_presence = request.query.get("set_presence")
-    if set_presence is not None and set_presence not in _PRESENCE:
+    # Spec: when omitted, the client is marked online by polling /sync.
+    set_presence = request.query.get("set_presence", "online")
+    if set_presence not in _PRESENCE:
         raise InvalidParam("'set_presence' must be online, unavailable or offline")
     who = requester(request)
     sync = services(request).sync

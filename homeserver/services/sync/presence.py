@@ -26,6 +26,8 @@ CURRENTLY_ACTIVE_MS = 60_000
 #: Sync-driven refreshes of last_active_ts are written at most this often.
 ACTIVITY_WRITE_INTERVAL_MS = 60_000
 MAX_STATUS_MSG = 1024
+#: sync-driven presence remembered, at most (then forgotten all at once)
+_FROM_SYNC_MAX = 100_000
 
 
 class PresenceService:
@@ -46,6 +48,10 @@ class PresenceService:
         self._streams = streams
         self._state = state_store
         self._store = store or PresenceStore()
+        #: user → (state, last_active_ts) of their stored row, as written or
+        #: read by a sync-driven update: a /sync that would change nothing
+        #: skips the read (this process writes every presence row)
+        self._from_sync: dict[str, tuple[str, int]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -79,6 +85,16 @@ class PresenceService:
         if not self._config.enabled:
             return
         now = self._clock.time_ms()
+        if from_sync:
+            known = self._from_sync.get(user_id)
+            if (
+                known is not None
+                and known[0] == state
+                and now - known[1] < ACTIVITY_WRITE_INTERVAL_MS
+            ):
+                return
+        else:
+            self._from_sync.pop(user_id, None)
         async with self._db.read() as conn:
             old = await self._store.get(conn, user_id)
         if keep_status and old is not None:
@@ -89,6 +105,7 @@ class PresenceService:
             and old.state == state
             and now - old.last_active_ts < ACTIVITY_WRITE_INTERVAL_MS
         ):
+            self._remember(user_id, old.state, old.last_active_ts)
             return
         active = state == "online"
         row = PresenceRow(
@@ -105,6 +122,13 @@ class PresenceService:
                 await self._store.upsert(txn, row)
                 rooms = await self._state.rooms_for_user(txn, user_id)
             positions.announce(rooms=rooms, users=(user_id,))
+        if from_sync:
+            self._remember(user_id, row.state, row.last_active_ts)
+
+    def _remember(self, user_id: str, state: str, last_active_ts: int) -> None:
+        if len(self._from_sync) >= _FROM_SYNC_MAX:
+            self._from_sync.clear()
+        self._from_sync[user_id] = (state, last_active_ts)
 
     def to_content(self, row: PresenceRow) -> dict[str, Any]:
         """The ``m.presence`` content of a row, with idleness derived now."""
