@@ -84,7 +84,10 @@ async def test_remembered_counts_equal_full_counts_through_random_changes(
         elif op == "receipt" and sent[room_id]:
             event_id = rng.choice(sent[room_id][-6:])
             receipt_type = rng.choice(["m.read", "m.read.private"])
-            await actor.ok("POST", f"/rooms/{room_id}/receipt/{receipt_type}/{event_id}", {})
+            # unthreaded, the main timeline's, or a thread's (spec: threaded receipts)
+            thread_id = rng.choice([None, "main", *roots[room_id][-2:]])
+            body = {} if thread_id is None else {"thread_id": thread_id}
+            await actor.ok("POST", f"/rooms/{room_id}/receipt/{receipt_type}/{event_id}", body)
         elif op == "leave" and actor is not owner:
             await actor.ok("POST", f"/rooms/{room_id}/leave", {})
             joined.discard((actor.user_id, room_id))

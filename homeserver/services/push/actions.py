@@ -69,6 +69,10 @@ JsonDict = dict[str, Any]
 PushSink = Callable[[str, str, str, int, tuple[Any, ...]], None]
 
 
+#: relations followed up from an event to find its thread, at most
+_MAX_RELATION_HOPS = 3
+
+
 def thread_of(content: Mapping[str, Any]) -> str:
     """The thread an event belongs to: the root of an ``m.thread`` relation, else ``main``."""
     relates = content.get("m.relates_to")
@@ -77,6 +81,15 @@ def thread_of(content: Mapping[str, Any]) -> str:
         if isinstance(root, str):
             return root
     return MAIN_THREAD
+
+
+def _relation_parent(content: Mapping[str, Any]) -> str | None:
+    """The event another kind of relation (not ``m.thread``) points at."""
+    relates = content.get("m.relates_to")
+    if not isinstance(relates, Mapping) or not isinstance(relates.get("rel_type"), str):
+        return None
+    parent = relates.get("event_id")
+    return parent if isinstance(parent, str) else None
 
 
 def push_event_json(pdu: PDU) -> JsonDict:
@@ -293,7 +306,7 @@ class PushActions:
     async def _write_event(
         self, txn: Connection, pdu: PDU, stream_ordering: int
     ) -> list[_Delivery]:
-        thread_id = thread_of(pdu.content)
+        thread_id = await self._thread_of(pdu)
         result = _Result()
         try:
             snapshot = await self._cache.room(pdu.room_id)
@@ -318,6 +331,22 @@ class PushActions:
                 txn, pdu.sender, pdu.room_id, read_scope, stream_ordering
             )
         return result.deliveries
+
+    async def _thread_of(self, pdu: PDU) -> str:
+        """The event's thread. A relation other than ``m.thread`` (a reaction,
+        an edit, a reference) belongs to its parent's thread, as in Synapse:
+        a reaction to a thread reply notifies, and is read, in that thread."""
+        content: Mapping[str, Any] = pdu.content
+        for _ in range(_MAX_RELATION_HOPS):
+            thread_id = thread_of(content)
+            parent_id = _relation_parent(content)
+            if thread_id != MAIN_THREAD or parent_id is None:
+                return thread_id
+            parent = await self._cache.event(parent_id)
+            if parent is None or parent.pdu.room_id != pdu.room_id:
+                return MAIN_THREAD
+            content = parent.pdu.content
+        return thread_of(content)
 
     def _deliver(self, deliveries: Sequence[_Delivery]) -> None:
         for d in deliveries:

@@ -464,10 +464,13 @@ class RoomSections:
             threads = dict(per_room.get(room_id, {}))
             n, h = threads.pop(MAIN_THREAD, (0, 0))
             body["unread_notifications"] = {"notification_count": n, "highlight_count": h}
-            body["unread_thread_notifications"] = {
-                root: {"notification_count": tn, "highlight_count": th}
-                for root, (tn, th) in threads.items()
-            }
+            # Left out when no thread has unread notifications, as Synapse does
+            # (clients, and Complement, read its absence as "nothing unread").
+            if threads:
+                body["unread_thread_notifications"] = {
+                    root: {"notification_count": tn, "highlight_count": th}
+                    for root, (tn, th) in threads.items()
+                }
 
     async def _receipts_for(
         self, req: RoomsRequest, room_ids: Sequence[str]
