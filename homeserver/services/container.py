@@ -34,6 +34,7 @@ from homeserver.services.ratelimit import RateLimiter
 from homeserver.services.requester import Requester
 from homeserver.services.retention import RetentionService
 from homeserver.services.rooms import Rooms, build_rooms
+from homeserver.services.rooms.carry_over import UpgradeCarryOver
 from homeserver.services.rooms.delayed import DelayedEvents
 from homeserver.services.rooms.directory import DirectoryService
 from homeserver.services.rooms.legacy import LegacySync
@@ -193,6 +194,11 @@ async def build_services(
     profiles.on_profile_changed.append(ProfilePropagator(db, rooms).on_profile_changed)
     account = AccountService(db, passwords, devices)
     tags = TagService(account_data)
+    # A local user newly joined to an upgraded room keeps their push rules,
+    # tags and m.direct entry of the old room.
+    carry_over = UpgradeCarryOver(rooms.cache, push.rules, tags, account_data, config.server_name)
+    rooms.persister.in_transaction.append(carry_over.note_joins)
+    rooms.persister.after_commit.append(carry_over.after_commit)
     admin = build_admin(
         db,
         clock,

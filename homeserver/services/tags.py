@@ -85,6 +85,20 @@ class TagService:
             del tags[tag]
             await self._account_data.put_internal(user_id, room_id, TAG_TYPE, {"tags": tags})
 
+    async def copy_tags(self, user_id: str, old_room_id: str, new_room_id: str) -> None:
+        """Adds the old room's tags to the new room (a room upgrade, as
+        Synapse does); a tag the new room already has takes the old value."""
+        async with self._lock(user_id):
+            old = await self._tags(user_id, old_room_id)
+            if not old:
+                return
+            tags = await self._tags(user_id, new_room_id)
+            merged = {**tags, **old}
+            if merged != tags:
+                await self._account_data.put_internal(
+                    user_id, new_room_id, TAG_TYPE, {"tags": merged}
+                )
+
     async def _tags(self, user_id: str, room_id: str) -> JsonDict:
         try:
             content = await self._account_data.get(

@@ -29,6 +29,7 @@ from homeserver.core.push.rules import (
     KINDS,
     OVERRIDE,
     POSTCONTENT,
+    ROOM,
     UNDERRIDE,
     PushRule,
     is_server_default_id,
@@ -333,6 +334,42 @@ class PushRulesService:
             stream_position = await self._publish(txn, user_id)
         self._after_commit(user_id, stream_position)
 
+    async def copy_room_rules(self, user_id: str, old_room_id: str, new_room_id: str) -> bool:
+        """Copies the user's enabled rules about ``old_room_id`` to
+        ``new_room_id`` (a room upgrade; the spec is silent, this is what
+        Synapse does).
+
+        A rule is about the old room when it is its ``room`` rule, or when a
+        condition matches ``room_id`` against the old room's id. Each copy
+        is named after the new room (so it never replaces the original),
+        its ``room_id`` conditions point at the new room, and it becomes
+        the most important rule of its kind, replacing a rule of that id.
+
+        Returns:
+            Whether the user's rules changed.
+        """
+        async with self._db.write() as txn:
+            stored = (await self._store.get_rules(txn, [user_id]))[user_id]
+            copies = [
+                _copy_to_room(rule, new_room_id)
+                for rule in stored.rules
+                if rule.enabled and _is_about_room(rule, old_room_id)
+            ]
+            changed = False
+            for kind in dict.fromkeys(c.kind for c in copies):
+                own = [r for r in stored.rules if r.kind == kind]
+                # the last copy of an id wins, as successive upserts would
+                copy = next(c for c in reversed(copies) if c.kind == kind)
+                replaced = [copy, *(r for r in own if r.rule_id != copy.rule_id)]
+                if replaced != own:
+                    await self._store.replace_kind(txn, user_id, kind, replaced)
+                    changed = True
+            if not changed:
+                return False
+            stream_position = await self._publish(txn, user_id)
+        self._after_commit(user_id, stream_position)
+        return True
+
     async def _publish(self, txn: Connection, user_id: str) -> int:
         """Writes the ``m.push_rules`` account data; returns its stream position."""
         stored = (await self._store.get_rules(txn, [user_id]))[user_id]
@@ -348,6 +385,23 @@ class PushRulesService:
         self.generation += 1
         if self._notifier is not None:
             self._notifier.on_account_data(user_id, position)
+
+
+def _is_about_room(rule: PushRule, room_id: str) -> bool:
+    if rule.kind == ROOM:
+        return rule.rule_id == room_id
+    return any(
+        c.get("key") == "room_id" and c.get("pattern") == room_id for c in rule.conditions or ()
+    )
+
+
+def _copy_to_room(rule: PushRule, room_id: str) -> PushRule:
+    conditions = rule.conditions
+    if conditions is not None:
+        conditions = tuple(
+            {**c, "pattern": room_id} if c.get("key") == "room_id" else c for c in conditions
+        )
+    return dataclasses.replace(rule, rule_id=room_id, conditions=conditions, enabled=True)
 
 
 def _build(user_id: str, stored: UserRules) -> Ruleset:

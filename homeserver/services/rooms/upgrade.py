@@ -18,7 +18,9 @@ The steps follow the spec's "server behaviour" for room upgrades:
    at least ``max(50, users_default + 1)``.
 
 Steps after the tombstone are best effort: a failure there is logged, the
-upgrade still succeeded.
+upgrade still succeeded. Local users' push rules, tags and ``m.direct``
+entry of the old room follow them as they join the new one (the upgrader
+at once): ``services/rooms/carry_over.py``.
 """
 
 from __future__ import annotations
