@@ -151,3 +151,22 @@ async def test_sync_marks_the_user_online_unless_told_otherwise(client: Client) 
     await sync(alice, set_presence="unavailable")
     presence = await alice.ok("GET", f"/presence/{alice.user_id}/status")
     assert presence["presence"] == "unavailable"
+
+
+async def test_members_at_prev_batch_of_a_whole_room_timeline(client: Client) -> None:
+    """Complement's TestGetRoomMembersAtPoint: when an initial sync's timeline
+    holds the whole room, ``prev_batch`` is the sync's position (as Synapse
+    answers), so ``/members?at=`` gives the members at that sync."""
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room(preset="public_chat")
+    await alice.send(room_id, "Hello world!")
+    data = await sync(alice)
+    timeline = data["rooms"]["join"][room_id]["timeline"]
+    assert timeline["limited"] is False
+    await bob.join(room_id)
+    await bob.send(room_id, "Hello back")
+    members = await alice.ok(
+        "GET", f"/rooms/{room_id}/members", params={"at": timeline["prev_batch"]}
+    )
+    assert [m["state_key"] for m in members["chunk"]] == [alice.user_id]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from homeserver.core.events import PDU, StateKey
-from homeserver.core.tokens import StreamToken
+from homeserver.core.tokens import RoomPosition, StreamToken
 from homeserver.notifier import Notifier
 from homeserver.services.clock import Clock, SystemClock
 from homeserver.services.filters import EventFilter, Filter
@@ -516,6 +516,11 @@ class RoomSections:
         snapshot = await self._cache.room(room_id)
         current: Mapping[StateKey, str] = dict(snapshot.state) if snapshot is not None else {}
         current_group = snapshot.state_group if snapshot is not None else None
+        if req.since is None and not timeline.limited and timeline.exhausted and timeline.events:
+            # The whole room fits: nothing earlier to fetch. Synapse then hands
+            # out the sync's own position as ``prev_batch``, and clients read
+            # ``/members?at=`` with it (Complement's TestGetRoomMembersAtPoint).
+            timeline = replace(timeline, prev_batch=RoomPosition(None, req.now.room).encode())
         if full and req.since is not None and not req.full_state and limit > 0:
             # A room joined since the token: what came before the token is new
             # to the client too, so the timeline is always ``limited`` (as
