@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -68,3 +69,10 @@ class User:
 
 async def new_user(client: TestClient[Any, Any], localpart: str) -> User:
     return User(client, await register_user(client, localpart))
+
+
+async def sync(user: User, **params: Any) -> dict[str, Any]:
+    """``GET /sync`` with query parameters; dicts (filters) are sent as JSON."""
+    query = {k: (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in params.items()}
+    data: dict[str, Any] = await user.ok("GET", "/sync", params=query)
+    return data

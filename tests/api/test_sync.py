@@ -10,13 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.rooms_helpers import User, new_user
-
-
-async def sync(user: User, **params: Any) -> dict[str, Any]:
-    query = {k: (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in params.items()}
-    data: dict[str, Any] = await user.ok("GET", "/sync", params=query)
-    return data
+from tests.api.rooms_helpers import new_user, sync
 
 
 def bodies(room: dict[str, Any]) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -14,16 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.api.helpers import services_of
-from tests.api.rooms_helpers import V3, User, new_user
+from tests.api.rooms_helpers import V3, User, new_user, sync
 
 Client = TestClient[Any, Any]
 _txns = itertools.count()
-
-
-async def sync(user: User, **params: Any) -> dict[str, Any]:
-    query = {k: (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in params.items()}
-    data: dict[str, Any] = await user.ok("GET", "/sync", params=query)
-    return data
 
 
 def ids(section: dict[str, Any]) -> list[str]:

@@ -15,15 +15,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.rooms_helpers import User, new_user
+from tests.api.rooms_helpers import new_user, sync
 
 Client = TestClient[Any, Any]
-
-
-async def sync(user: User, **params: Any) -> dict[str, Any]:
-    query = {k: (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in params.items()}
-    data: dict[str, Any] = await user.ok("GET", "/sync", params=query)
-    return data
 
 
 def presence_senders(data: dict[str, Any]) -> list[str]:
