@@ -43,6 +43,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -66,6 +67,8 @@ LIMITS = [1, 2, 3, 5, 10, 50]
 POLL_TIMEOUT_MS = 1_500
 USERS = 3
 ROOMS = 2
+#: rooms created during a run, at most
+MAX_ROOMS = 4
 
 _run_ids = itertools.count()
 
@@ -168,29 +171,7 @@ class SyncMachine(RuleBasedStateMachine):
             self.users.append(data["user_id"])
             self.tokens.append(data["access_token"])
         for _ in range(ROOMS):
-            status, data = await h.call(
-                "POST",
-                f"{C}/createRoom",
-                self.tokens[0],
-                {
-                    "preset": "public_chat",
-                    "initial_state": [
-                        {
-                            "type": "m.room.history_visibility",
-                            "state_key": "",
-                            "content": {"history_visibility": "shared"},
-                        }
-                    ],
-                    # Everyone may send state and redact others' events.
-                    "power_level_content_override": {"state_default": 0, "redact": 0},
-                },
-            )
-            assert status == 200, data
-            room_id = data["room_id"]
-            self.rooms.append(room_id)
-            self.sent[room_id] = set()
-            self.messages[room_id] = []
-            self.joined[(0, room_id)] = True
+            await self._create_room()
         for n, (user, limit, room_filter) in enumerate(devices):
             status, data = await h.call(
                 "POST",
@@ -204,7 +185,59 @@ class SyncMachine(RuleBasedStateMachine):
             assert status == 200, data
             self.clients.append(SyncClient(f"c{n}", user, data["access_token"], limit, room_filter))
 
+    async def _create_room(self) -> None:
+        status, data = await self.harness.call(
+            "POST",
+            f"{C}/createRoom",
+            self.tokens[0],
+            {
+                "preset": "public_chat",
+                "initial_state": [
+                    {
+                        "type": "m.room.history_visibility",
+                        "state_key": "",
+                        "content": {"history_visibility": "shared"},
+                    }
+                ],
+                # Everyone may send state and redact others' events.
+                "power_level_content_override": {"state_default": 0, "redact": 0},
+            },
+        )
+        assert status == 200, data
+        room_id = data["room_id"]
+        self.rooms.append(room_id)
+        self.sent[room_id] = set()
+        self.messages[room_id] = []
+        self.joined[(0, room_id)] = True
+
     # --- writes ------------------------------------------------------------------
+
+    @precondition(lambda self: 0 < len(self.rooms) < MAX_ROOMS)
+    @rule()
+    def create_room(self) -> None:
+        """A new room while clients sync: it comes to the creator's clients."""
+        self.harness.run(self._create_room())
+
+    @rule(user=st.integers(1, USERS - 1), r=st.integers(0, MAX_ROOMS - 1))
+    def kick(self, user: int, r: int) -> None:
+        """The owner removes a member: the member's history stops there."""
+        if not self.rooms:
+            return
+        room_id = self.rooms[r % len(self.rooms)]
+        if not self._is_joined(user, room_id):
+            return
+
+        async def kick() -> None:
+            status, data = await self.harness.call(
+                "POST",
+                f"{C}/rooms/{room_id}/kick",
+                self.tokens[0],
+                {"user_id": self.users[user], "reason": "test"},
+            )
+            assert status == 200, data
+            self.joined[(user, room_id)] = False
+
+        self.harness.run(kick())
 
     def _is_joined(self, user: int, room_id: str) -> bool:
         return self.joined.get((user, room_id), False)
@@ -243,24 +276,26 @@ class SyncMachine(RuleBasedStateMachine):
         writes=st.lists(
             st.tuples(
                 st.integers(0, USERS - 1),
-                st.integers(0, ROOMS - 1),
+                st.integers(0, MAX_ROOMS - 1),
                 st.sampled_from(["message", "message", "state", "redaction"]),
             ),
             min_size=1,
             max_size=20,
         ),
-        moves=st.lists(st.tuples(st.integers(1, USERS - 1), st.integers(0, ROOMS - 1)), max_size=2),
+        moves=st.lists(
+            st.tuples(st.integers(1, USERS - 1), st.integers(0, MAX_ROOMS - 1)), max_size=2
+        ),
     )
     def concurrent_writes(
         self, writes: list[tuple[int, int, str]], moves: list[tuple[int, int]]
     ) -> None:
         """Sends, state, redactions and joins or leaves, all at once."""
-        moving = {(u, self.rooms[r]) for u, r in moves}
+        moving = {(u, self.rooms[r % len(self.rooms)]) for u, r in moves}
         jobs: list[Coroutine[Any, Any, None]] = []
         for user, room_id in moving:
             jobs.append(self._membership(user, room_id, not self._is_joined(user, room_id)))
         for n, (user, r, kind) in enumerate(writes):
-            room_id = self.rooms[r]
+            room_id = self.rooms[r % len(self.rooms)]
             if (user, room_id) in moving or not self._is_joined(user, room_id):
                 continue
             jobs.append(self._send(user, room_id, kind, n))
