@@ -305,6 +305,26 @@ class SyncMachine(RuleBasedStateMachine):
 
         self.harness.run(all_at_once())
 
+    @rule(
+        writes=st.lists(
+            st.tuples(
+                st.integers(0, USERS - 1),
+                st.integers(0, MAX_ROOMS - 1),
+                st.sampled_from(["message", "message", "state", "redaction"]),
+            ),
+            min_size=1,
+            max_size=20,
+        ),
+        moves=st.lists(
+            st.tuples(st.integers(1, USERS - 1), st.integers(0, MAX_ROOMS - 1)), max_size=2
+        ),
+    )
+    def more_concurrent_writes(
+        self, writes: list[tuple[int, int, str]], moves: list[tuple[int, int]]
+    ) -> None:
+        """The same again, so that writes are drawn as often as the other rules."""
+        self.concurrent_writes(writes, moves)
+
     # --- clients -----------------------------------------------------------------
 
     @rule(data=st.data())
@@ -493,8 +513,8 @@ def test_every_visible_event_reaches_each_client_once_in_order(
         run_state_machine_as_test(
             _machine_on(harness),
             settings=settings(
-                max_examples=12,
-                stateful_step_count=20,
+                max_examples=20,
+                stateful_step_count=30,
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
                 database=None,
