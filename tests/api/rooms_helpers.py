@@ -76,3 +76,12 @@ async def sync(user: User, **params: Any) -> dict[str, Any]:
     query = {k: (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in params.items()}
     data: dict[str, Any] = await user.ok("GET", "/sync", params=query)
     return data
+
+
+async def shared_room(client: TestClient[Any, Any]) -> tuple[User, User, str]:
+    """``alice`` and ``bob``, both joined to a public room alice created."""
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    room_id = await alice.create_room(preset="public_chat")
+    await bob.join(room_id)
+    return alice, bob, room_id

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.rooms_helpers import User, new_user
+from tests.api.rooms_helpers import User, new_user, shared_room
 
 
 async def _member(user: User, room_id: str, target: User) -> dict[str, Any]:
@@ -208,10 +208,7 @@ async def test_joined_members_has_both_profile_keys(client: TestClient[Any, Any]
 async def test_forgotten_room_history_and_state_are_forbidden(
     client: TestClient[Any, Any],
 ) -> None:
-    alice = await new_user(client, "alice")
-    bob = await new_user(client, "bob")
-    room_id = await alice.create_room(preset="public_chat")
-    await bob.join(room_id)
+    alice, _bob, room_id = await shared_room(client)
     await alice.send(room_id, "Hello world!")
     await alice.ok("POST", f"/rooms/{room_id}/leave", {})
     await alice.ok("GET", f"/rooms/{room_id}/messages")

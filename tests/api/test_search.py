@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.rooms_helpers import User, new_user
+from tests.api.rooms_helpers import User, new_user, shared_room
 
 Client = TestClient[Any, Any]
 
@@ -426,10 +426,7 @@ async def test_search_full_pages_have_next_batch_until_an_empty_one(client: Clie
 
 
 async def test_search_count_leaves_out_what_came_after_leaving(client: Client) -> None:
-    alice = await new_user(client, "alice")
-    bob = await new_user(client, "bob")
-    room_id = await alice.create_room(preset="public_chat")
-    await bob.join(room_id)
+    alice, bob, room_id = await shared_room(client)
     seen = await alice.send(room_id, "会议 before leaving")
     await bob.ok("POST", f"/rooms/{room_id}/leave", {})
     for i in range(3):

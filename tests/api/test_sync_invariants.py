@@ -70,6 +70,18 @@ ROOMS = 2
 #: rooms created during a run, at most
 MAX_ROOMS = 4
 
+#: a burst of writes: (user, room, kind) and (user, room) joins or leaves
+WRITES = st.lists(
+    st.tuples(
+        st.integers(0, USERS - 1),
+        st.integers(0, MAX_ROOMS - 1),
+        st.sampled_from(["message", "message", "state", "redaction"]),
+    ),
+    min_size=1,
+    max_size=20,
+)
+MOVES = st.lists(st.tuples(st.integers(1, USERS - 1), st.integers(0, MAX_ROOMS - 1)), max_size=2)
+
 _run_ids = itertools.count()
 
 
@@ -272,20 +284,7 @@ class SyncMachine(RuleBasedStateMachine):
         assert status == 200, data
         self.joined[(user, room_id)] = join
 
-    @rule(
-        writes=st.lists(
-            st.tuples(
-                st.integers(0, USERS - 1),
-                st.integers(0, MAX_ROOMS - 1),
-                st.sampled_from(["message", "message", "state", "redaction"]),
-            ),
-            min_size=1,
-            max_size=20,
-        ),
-        moves=st.lists(
-            st.tuples(st.integers(1, USERS - 1), st.integers(0, MAX_ROOMS - 1)), max_size=2
-        ),
-    )
+    @rule(writes=WRITES, moves=MOVES)
     def concurrent_writes(
         self, writes: list[tuple[int, int, str]], moves: list[tuple[int, int]]
     ) -> None:
@@ -305,20 +304,7 @@ class SyncMachine(RuleBasedStateMachine):
 
         self.harness.run(all_at_once())
 
-    @rule(
-        writes=st.lists(
-            st.tuples(
-                st.integers(0, USERS - 1),
-                st.integers(0, MAX_ROOMS - 1),
-                st.sampled_from(["message", "message", "state", "redaction"]),
-            ),
-            min_size=1,
-            max_size=20,
-        ),
-        moves=st.lists(
-            st.tuples(st.integers(1, USERS - 1), st.integers(0, MAX_ROOMS - 1)), max_size=2
-        ),
-    )
+    @rule(writes=WRITES, moves=MOVES)
     def more_concurrent_writes(
         self, writes: list[tuple[int, int, str]], moves: list[tuple[int, int]]
     ) -> None:

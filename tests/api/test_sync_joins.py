@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.rooms_helpers import new_user, sync
+from tests.api.rooms_helpers import new_user, shared_room, sync
 
 Client = TestClient[Any, Any]
 
@@ -50,10 +50,7 @@ async def test_newly_joined_room_is_limited_and_its_gap_is_history(client: Clien
 
 
 async def test_rejoined_room_sends_nothing_twice(client: Client) -> None:
-    alice = await new_user(client, "alice")
-    bob = await new_user(client, "bob")
-    room_id = await alice.create_room(preset="public_chat")
-    await bob.join(room_id)
+    alice, bob, room_id = await shared_room(client)
     seen = await alice.send(room_id, "seen")
     await bob.ok("POST", f"/rooms/{room_id}/leave", {})
     since = (await sync(bob))["next_batch"]

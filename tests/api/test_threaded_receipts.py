@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.rooms_helpers import User, new_user
+from tests.api.rooms_helpers import User, shared_room
 
 _THREADED = json.dumps({"room": {"timeline": {"unread_thread_notifications": True}}})
 
@@ -56,10 +56,7 @@ def _n(notifications: int, highlights: int) -> dict[str, int]:
 async def test_threaded_and_unthreaded_receipts_each_clear_their_own_threads(
     client: TestClient[Any, Any],
 ) -> None:
-    alice = await new_user(client, "alice")
-    bob = await new_user(client, "bob")
-    room_id = await alice.create_room(preset="public_chat")
-    await bob.join(room_id)
+    alice, bob, room_id = await shared_room(client)
     since = (await bob.ok("GET", "/sync"))["next_batch"]
 
     a = await _send(alice, room_id, {"msgtype": "m.text", "body": "Hello world!"}, "a")
@@ -100,10 +97,7 @@ async def test_threaded_and_unthreaded_receipts_each_clear_their_own_threads(
 async def test_a_relation_to_a_thread_reply_counts_in_that_thread(
     client: TestClient[Any, Any],
 ) -> None:
-    alice = await new_user(client, "alice")
-    bob = await new_user(client, "bob")
-    room_id = await alice.create_room(preset="public_chat")
-    await bob.join(room_id)
+    alice, bob, room_id = await shared_room(client)
     since = (await bob.ok("GET", "/sync"))["next_batch"]
     root = await _send(alice, room_id, {"msgtype": "m.text", "body": "root"}, "root")
     reply = await _send(alice, room_id, _in_thread(root, "reply"), "reply")

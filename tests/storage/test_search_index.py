@@ -78,9 +78,10 @@ async def test_delta_indexes_events_stored_before_it(empty_db: Database, tmp_pat
         assert await store.count(conn, query("开会")) == 2
 
 
-async def test_index_is_idempotent_and_pages_by_cursor(db: Database) -> None:
-    store = SearchStore()
-    texts = [
+async def _budget_messages(db: Database, *, padded: bool = False) -> list[IndexedText]:
+    """Five indexed messages "budget 1" to "budget 5" at stream orderings 1 to 5
+    (``padded``: message i's text grows with i, so ranks differ)."""
+    return [
         IndexedText(
             event_id=await insert_event(db, i, "m.room.message", {"body": f"budget {i}"}),
             room_id=ROOM,
@@ -88,10 +89,15 @@ async def test_index_is_idempotent_and_pages_by_cursor(db: Database) -> None:
             sender="@a:test.local",
             type="m.room.message",
             key="content.body",
-            tokens=document_tokens(f"budget {'x ' * i}"),
+            tokens=document_tokens(f"budget {'x ' * i}" if padded else f"budget {i}"),
         )
         for i in range(1, 6)
     ]
+
+
+async def test_index_is_idempotent_and_pages_by_cursor(db: Database) -> None:
+    store = SearchStore()
+    texts = await _budget_messages(db, padded=True)
     async with db.write() as txn:
         await store.index(txn, texts)
         await store.index(txn, texts[:2])
@@ -138,18 +144,7 @@ async def test_query_needs_every_token_and_honours_senders(db: Database) -> None
 
 async def test_room_bounds_stop_a_room_at_a_stream_ordering(db: Database) -> None:
     store = SearchStore()
-    texts = [
-        IndexedText(
-            event_id=await insert_event(db, i, "m.room.message", {"body": f"budget {i}"}),
-            room_id=ROOM,
-            stream_ordering=i,
-            sender="@a:test.local",
-            type="m.room.message",
-            key="content.body",
-            tokens=document_tokens(f"budget {i}"),
-        )
-        for i in range(1, 6)
-    ]
+    texts = await _budget_messages(db)
     async with db.write() as txn:
         await store.index(txn, texts)
     bounded = query("budget", room_bounds={ROOM: 3}, order_by="recent")
